@@ -1,0 +1,10 @@
+/* SPDX-License-Identifier: MIT */
+/* lfchan: Go-style channels for C. The umbrella header. */
+#ifndef LFCHAN_H
+#define LFCHAN_H
+
+#include "lfchan/status.h"
+#include "lfchan/spin.h"
+#include "lfchan/chan.h"
+
+#endif /* LFCHAN_H */

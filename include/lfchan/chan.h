@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lfchan channels: bounded MPMC channels with Go semantics.
+ *
+ * A channel carries fixed-size values (elem_size bytes, copied in and out)
+ * between any number of sending and receiving threads. Buffered channels
+ * hold up to `capacity` values in a lock-free ring; capacity 0 gives an
+ * unbuffered (rendezvous) channel, where a send completes only once a
+ * receiver has taken the value. Blocked calls spin briefly, then park on a
+ * futex (see lfchan/spin.h); the uncontended path makes no system call.
+ *
+ * Threads:
+ *
+ *   | call                     | may race with                             |
+ *   |--------------------------|-------------------------------------------|
+ *   | lfc_send, lfc_try_send,  | every call below except lfc_chan_free     |
+ *   | lfc_send_until           |                                           |
+ *   | lfc_recv, lfc_try_recv,  | every call except lfc_chan_free           |
+ *   | lfc_recv_until           |                                           |
+ *   | lfc_close                | every call except lfc_chan_free           |
+ *   | lfc_chan_len, _cap,      | every call except lfc_chan_free           |
+ *   | _closed, _elem_size      |                                           |
+ *   | lfc_chan_free            | nothing: no call on the channel may be in |
+ *   |                          | progress or follow it                     |
+ *
+ * Ordering (what users may rely on):
+ *   - A send that returns LFC_OK happens-before the receive that returns its
+ *     value: whatever the sender wrote before sending, the receiver sees.
+ *   - A send that returns LFC_OK is received exactly once, by exactly one
+ *     receiver, provided receivers keep receiving until LFC_CLOSED.
+ *   - Values from one sending thread are received in the order sent.
+ *   - A send that returns anything but LFC_OK enqueued nothing; the caller
+ *     still owns the value.
+ *   - lfc_close happens-before every call that returns LFC_CLOSED because of
+ *     it. After close, receivers first drain what is buffered, then get
+ *     LFC_CLOSED; no send can enqueue after close has returned.
+ *
+ * Contract violations (bugs, not statuses): using a channel after
+ * lfc_chan_free, or freeing it while a call on it is in progress.
+ */
+#ifndef LFC_CHAN_H
+#define LFC_CHAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct lfc_chan lfc_chan;
+
+/* The largest capacity lfc_chan_new accepts (2^32). */
+#define LFC_CHAN_MAX_CAP ((size_t)1 << 32)
+
+/*
+ * lfc_chan_new - create a channel.
+ *
+ * capacity: how many values it buffers, exactly (3 holds 3); 0 makes an
+ * unbuffered channel. elem_size: bytes per value; 0 makes a signal-only
+ * channel whose send and receive buffers may be NULL.
+ * All memory is allocated here; sends and receives never allocate.
+ *
+ * Returns: the channel, or NULL with errno EINVAL (capacity above
+ * LFC_CHAN_MAX_CAP, or elem_size so large that a slot's size overflows) or
+ * ENOMEM (the allocation failed or its total size overflows).
+ * Blocks: never. Threads: any.
+ */
+LFC_API lfc_chan *lfc_chan_new(size_t capacity, size_t elem_size);
+
+/*
+ * lfc_chan_free - release a channel and any values still buffered in it.
+ *
+ * NULL is a no-op. Returns: nothing. Blocks: never.
+ * Threads: no other call on this channel may be in progress or follow.
+ */
+LFC_API void lfc_chan_free(lfc_chan *ch);
+
+/*
+ * lfc_send - copy elem_size bytes from elem into the channel.
+ *
+ * Returns: LFC_OK once the value is enqueued (on an unbuffered channel: once
+ * a receiver has taken it); LFC_CLOSED if the channel is closed before the
+ * value could be enqueued, including while this call was blocked;
+ * LFC_EINVAL if ch is NULL, or elem is NULL and elem_size > 0.
+ * Blocks: while the channel is full (unbuffered: until a receiver takes the
+ * value), until room appears or the channel is closed.
+ */
+LFC_API int lfc_send(lfc_chan *ch, const void *elem);
+
+/*
+ * lfc_recv - take one value from the channel into out (elem_size bytes).
+ *
+ * Returns: LFC_OK with the value in out; LFC_CLOSED once the channel is
+ * closed and every buffered value has been received (out is untouched);
+ * LFC_EINVAL if ch is NULL, or out is NULL and elem_size > 0.
+ * Blocks: while the channel is empty and open.
+ */
+LFC_API int lfc_recv(lfc_chan *ch, void *out);
+
+/*
+ * lfc_try_send - lfc_send that never waits for room.
+ *
+ * Returns: as lfc_send, plus LFC_AGAIN if the channel is full (checked after
+ * the closed state: a closed channel gives LFC_CLOSED). On an unbuffered
+ * channel it succeeds only if a receiver is already parked in a receive: it
+ * hands the value over and then waits for that receiver to copy it, which
+ * the receiver does without any other thread's help; otherwise LFC_AGAIN.
+ * Blocks: never on the channel's state (see the unbuffered case above).
+ */
+LFC_API int lfc_try_send(lfc_chan *ch, const void *elem);
+
+/*
+ * lfc_try_recv - lfc_recv that never waits.
+ *
+ * Returns: as lfc_recv, plus LFC_AGAIN if no value is ready (a value whose
+ * send is still in progress is not ready). On an unbuffered channel it
+ * succeeds if a sender is blocked offering a value.
+ * Blocks: never.
+ */
+LFC_API int lfc_try_recv(lfc_chan *ch, void *out);
+
+/*
+ * lfc_send_until - lfc_send with an absolute CLOCK_MONOTONIC deadline.
+ *
+ * Returns: as lfc_send, plus LFC_TIMEDOUT if the deadline passed first
+ * (never earlier; a deadline already past gives LFC_TIMEDOUT unless the
+ * value can be enqueued at once). LFC_FOREVER never expires.
+ * Blocks: as lfc_send, at most until the deadline (plus scheduling delay).
+ */
+LFC_API int lfc_send_until(lfc_chan *ch, const void *elem,
+                           int64_t deadline_ns);
+
+/*
+ * lfc_recv_until - lfc_recv with an absolute CLOCK_MONOTONIC deadline.
+ *
+ * Returns: as lfc_recv, plus LFC_TIMEDOUT if the deadline passed first
+ * (never earlier). Blocks: as lfc_recv, at most until the deadline.
+ */
+LFC_API int lfc_recv_until(lfc_chan *ch, void *out, int64_t deadline_ns);
+
+/*
+ * lfc_close - close the channel for sending.
+ *
+ * Every blocked sender returns LFC_CLOSED (on an unbuffered channel, unless
+ * a receiver took its value first, then LFC_OK); every blocked receiver
+ * wakes, drains what is left and then returns LFC_CLOSED.
+ * Returns: LFC_OK; LFC_CLOSED if it was already closed; LFC_EINVAL if ch is
+ * NULL. Blocks: never.
+ */
+LFC_API int lfc_close(lfc_chan *ch);
+
+/*
+ * lfc_chan_len - how many values are buffered now (a snapshot that may be
+ * stale as soon as it returns). Always 0 for unbuffered channels and NULL.
+ * Blocks: never.
+ */
+LFC_API size_t lfc_chan_len(const lfc_chan *ch);
+
+/* lfc_chan_cap - the capacity given to lfc_chan_new; 0 for NULL. */
+LFC_API size_t lfc_chan_cap(const lfc_chan *ch);
+
+/* lfc_chan_elem_size - the elem_size given to lfc_chan_new; 0 for NULL. */
+LFC_API size_t lfc_chan_elem_size(const lfc_chan *ch);
+
+/* lfc_chan_closed - whether lfc_close has been called; false for NULL. */
+LFC_API bool lfc_chan_closed(const lfc_chan *ch);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LFC_CHAN_H */

@@ -1,0 +1,673 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Channels: a bounded lock-free MPMC ring with futex parking.
+ * Depends on: lfc_park (event counts, spin policy), lfc_atomic.
+ *
+ * Algorithm
+ * ---------
+ * The ring is Dmitry Vyukov's bounded MPMC queue with per-slot sequence
+ * numbers ("stamps"), in the exact-capacity form of crossbeam-channel's
+ * array flavour (crossbeam-channel/src/flavors/array.rs): a position is
+ * `lap | index` with index < capacity, so any capacity works without a
+ * division, and the top of the index field holds the closed bit (`mark`)
+ * in `tail`. http://www.1024cores.net/home/lock-free-algorithms/queues/
+ * bounded-mpmc-queue
+ *
+ *   mark    = next power of two above capacity (bit set in tail = closed)
+ *   one_lap = 2 * mark (a position's lap part counts in one_lap steps)
+ *
+ * A slot is in one of three states for the position p that maps to it:
+ *   stamp == p              free: a sender may claim p
+ *   stamp == p + 1          full: holds the value sent at p
+ *   stamp == p + one_lap    freed again: free for the next lap's position
+ *
+ * Send: read tail = p; if stamp(p) == p, CAS tail p -> next(p) to claim
+ * it, copy the value in, then store stamp = p + 1 (release). If
+ * stamp(p) < p (signed difference), the slot still holds last lap's value:
+ * the channel is full. Receive mirrors it on head: stamp(p) == p + 1 means
+ * a value is ready; claim with a CAS on head, copy out, store
+ * stamp = p + one_lap (release). A stamp older than p + 1 means the
+ * channel is empty, or a sender has claimed p but not yet published it.
+ *
+ * Close sets `mark` in tail with one atomic RMW, so a sender's CAS from an
+ * unmarked tail fails after it and no value slips in after close; every
+ * position claimed before it is published by its sender, and receivers
+ * return LFC_CLOSED only when tail is marked and head has caught up with
+ * it (closed and drained).
+ *
+ * Why this design and not a fetch-and-add ring (SCQ, LCRQ): FAA rings win
+ * when dozens of cores hammer one index; on 2 to 16 cores the CAS fails
+ * rarely, and Vyukov's ring needs no "empty slot" sentinel, no threshold
+ * counter, and gives an exact capacity. A sender preempted between its
+ * claim and its publish stalls only receivers that reach its slot, and they
+ * park (below) instead of spinning on it.
+ *
+ * Parking: receivers wait on rx_ec for "a value is ready or the channel is
+ * closed"; senders wait on tx_ec for "a slot is free or closed". A
+ * successful send publishes its stamp, then (seqcst fence) signals rx_ec;
+ * a successful receive frees its slot, then signals tx_ec. A signal costs a
+ * fence and one load unless a waiter has announced itself, and it wakes one
+ * waiter; close wakes all. park.c explains why no wake-up is lost; the
+ * publication each try() depends on is exactly the stamp or tail store made
+ * before the signal.
+ *
+ * Unbuffered channels are a one-slot ring plus an acknowledgement: the
+ * sender "offers" its value by sending it into the slot, then waits on
+ * ack_ec until the slot's stamp moves past p + 1 (a receiver took it). If
+ * its deadline passes or the channel closes first, it retracts the offer
+ * by claiming its own position with a CAS on head, exactly as a receiver
+ * would: if that CAS wins, nobody received the value and the send fails
+ * with nothing enqueued; if it loses, a receiver has the value and the
+ * sender waits for it to finish copying (a bounded wait) and succeeds.
+ *
+ * lfc_try_send on an unbuffered channel must succeed only if a receiver is
+ * waiting. It offers only if a receiver has announced itself on rx_ec, and
+ * after offering (seqcst fence) checks again: a receiver counted there has
+ * committed to one more try() before it leaves (park.c: withdraw, then a
+ * last try on timeout), so the offer will be taken without any further
+ * action of ours; if none is counted any more, it retracts and returns
+ * LFC_AGAIN.
+ *
+ * Invariants:
+ *   - head <= tail (as positions, ignoring mark); tail - head <= capacity.
+ *   - Only the thread whose CAS moved tail from p writes slot p's value and
+ *     sets stamp p + 1; only the thread whose CAS moved head from p reads
+ *     it and sets stamp p + one_lap.
+ *   - Once mark is set in tail it stays set, and tail never moves again.
+ *   - Positions and stamps are free-running 64-bit counters, compared only
+ *     through differences, so wraparound is harmless (tested).
+ *
+ * Field table:
+ *   | field        | written by                         | read by     | order |
+ *   |--------------|------------------------------------|-------------|-------|
+ *   | tail         | senders (CAS rlx), close (seqcst)  | all         | rlx/acq|
+ *   | head         | receivers, retracting senders (CAS)| all         | rlx   |
+ *   | slot stamp   | claimer of the position (rel)      | both sides  | acq   |
+ *   | slot payload | claimer of the position (plain)    | the other   | via stamp |
+ *   | rx_ec/tx_ec/ack_ec | see park.c                   |             |       |
+ *   | tx_spin      | waiting senders (rlx)              | same        | rlx   |
+ *   | rx_spin      | waiting receivers (rlx)            | same        | rlx   |
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "lfchan/chan.h"
+#include "lfc_atomic.h"
+#include "lfc_common.h"
+#include "lfc_park.h"
+
+struct lfc_chan {
+    /* Read-only after lfc_chan_new. */
+    unsigned char *slots; /* ring_cap slots of `stride` bytes */
+    size_t stride;        /* 8-byte stamp + payload, rounded up to 8 */
+    uint64_t ring_cap;    /* slots in the ring: capacity, or 1 if unbuffered */
+    uint64_t mark;        /* closed bit in tail; above every index */
+    uint64_t one_lap;     /* position step from one lap to the next */
+    size_t cap;           /* capacity given by the user */
+    size_t elem_size;
+    bool unbuffered;
+
+    /* Senders' line. */
+    LFC_CACHE_ALIGNED uint64_t tail; /* senders (CAS), lfc_close (RMW) */
+    struct lfc_spin tx_spin;         /* waiting senders */
+
+    /* Receivers' line. */
+    LFC_CACHE_ALIGNED uint64_t head; /* receivers, retracting senders (CAS) */
+    struct lfc_spin rx_spin;         /* waiting receivers */
+
+    /* Event counts: written only when someone parks, read by every op. */
+    LFC_CACHE_ALIGNED struct lfc_ec rx_ec; /* receivers wait for values */
+    LFC_CACHE_ALIGNED struct lfc_ec tx_ec; /* senders wait for room */
+    struct lfc_ec ack_ec; /* unbuffered senders wait for a receiver */
+};
+
+_Static_assert(offsetof(struct lfc_chan, head) -
+                       offsetof(struct lfc_chan, tail) >=
+                   LFC_CACHELINE,
+               "head and tail must not share a cache line");
+_Static_assert(offsetof(struct lfc_chan, rx_ec) -
+                       offsetof(struct lfc_chan, head) >=
+                   LFC_CACHELINE,
+               "event counts must not share the head's line");
+_Static_assert(sizeof(struct lfc_chan) % LFC_CACHELINE == 0,
+               "slots start on a cache line");
+
+/* Internal constructor, also used by tests to start the counters near
+ * 2^64 and check wraparound. */
+lfc_chan *lfc__chan_new_at(size_t capacity, size_t elem_size,
+                           uint64_t start_lap) LFC_INTERNAL;
+
+/* ---- positions and slots -------------------------------------------- */
+
+static inline uint64_t *
+slot_stamp(const lfc_chan *ch, uint64_t pos)
+{
+    uint64_t idx = pos & (ch->mark - 1);
+    return (uint64_t *)(void *)(ch->slots + idx * ch->stride);
+}
+
+static inline void *
+slot_data(uint64_t *stamp)
+{
+    return stamp + 1;
+}
+
+static inline uint64_t
+next_pos(const lfc_chan *ch, uint64_t pos)
+{
+    uint64_t idx = pos & (ch->mark - 1);
+    if (idx + 1 < ch->ring_cap)
+        return pos + 1;
+    return (pos & ~(ch->one_lap - 1)) + ch->one_lap;
+}
+
+static inline int64_t
+pos_diff(uint64_t a, uint64_t b)
+{
+    return (int64_t)(a - b);
+}
+
+/* ---- the ring --------------------------------------------------------- */
+
+/* Try to enqueue; on LFC_OK *pos is the position used. Never blocks. */
+static int
+ring_try_send(lfc_chan *ch, const void *elem, uint64_t *pos)
+{
+    /* ORDER rlx: a starting guess; the CAS below validates it. */
+    uint64_t tail = lfc_load_rlx_u64(&ch->tail);
+
+    for (;;) {
+        if (tail & ch->mark)
+            return LFC_CLOSED;
+        uint64_t *stamp = slot_stamp(ch, tail);
+        /* ORDER acq: pairs with the rel free in ring_try_recv(); the last
+         * receiver's copy-out is done before we overwrite the payload. */
+        uint64_t s = lfc_load_acq_u64(stamp);
+        int64_t d = pos_diff(s, tail);
+
+        if (d == 0) {
+            /* ORDER rlx: only claims position `tail`; the payload is
+             * ordered by the slot's stamp (acq above, rel below). */
+            if (lfc_cas_rlx_u64(&ch->tail, &tail, next_pos(ch, tail))) {
+                LFC_DEBUG_YIELD_POINT();
+                if (ch->elem_size)
+                    memcpy(slot_data(stamp), elem, ch->elem_size);
+                /* ORDER rel: publishes the payload; pairs with the acq
+                 * stamp load in ring_try_recv(). */
+                lfc_store_rel_u64(stamp, tail + 1);
+                *pos = tail;
+                return LFC_OK;
+            }
+            /* Lost the race: the failed CAS left the current tail. */
+        } else if (d < 0) {
+            /* Last lap's value is still in the slot (perhaps being copied
+             * out right now): full. No one can have moved tail past an
+             * unfree slot, so `tail` is current. */
+            return LFC_AGAIN;
+        } else {
+            /* ORDER rlx: our guess was stale; reload and retry. */
+            tail = lfc_load_rlx_u64(&ch->tail);
+        }
+    }
+}
+
+/* Try to dequeue into out; on LFC_OK *pos is the position used. Never
+ * blocks. */
+static int
+ring_try_recv(lfc_chan *ch, void *out, uint64_t *pos)
+{
+    /* ORDER rlx: a starting guess; the CAS below validates it. */
+    uint64_t head = lfc_load_rlx_u64(&ch->head);
+
+    for (;;) {
+        uint64_t *stamp = slot_stamp(ch, head);
+        /* ORDER acq: pairs with the rel publish in ring_try_send(); makes
+         * the payload visible. */
+        uint64_t s = lfc_load_acq_u64(stamp);
+        int64_t d = pos_diff(s, head + 1);
+
+        if (d == 0) {
+            /* ORDER rlx: only claims position `head`; the payload is
+             * ordered by the slot's stamp. */
+            if (lfc_cas_rlx_u64(&ch->head, &head, next_pos(ch, head))) {
+                LFC_DEBUG_YIELD_POINT();
+                if (ch->elem_size)
+                    memcpy(out, slot_data(stamp), ch->elem_size);
+                /* ORDER rel: frees the slot after our copy-out; pairs with
+                 * the acq stamp load in ring_try_send(). */
+                lfc_store_rel_u64(stamp, head + ch->one_lap);
+                *pos = head;
+                return LFC_OK;
+            }
+        } else if (d < 0) {
+            /* Nothing published at head (nobody can have consumed it, so
+             * `head` is current): empty, or a send is in progress.
+             * ORDER acq: pairs with the seqcst RMW in lfc_close(), so a
+             * LFC_CLOSED returned here happens after the close. */
+            uint64_t tail = lfc_load_acq_u64(&ch->tail);
+            if ((tail & ch->mark) && (tail & ~ch->mark) == head)
+                return LFC_CLOSED;
+            return LFC_AGAIN;
+        } else {
+            /* ORDER rlx: our guess was stale; reload and retry. */
+            head = lfc_load_rlx_u64(&ch->head);
+        }
+    }
+}
+
+/*
+ * Wake-ups. The rule (park.c has the argument): whoever makes a waiting
+ * side's condition true signals that side after a seqcst fence. For
+ * receivers the condition is "the slot at head holds a value, or tail is
+ * closed and head has reached it"; for senders, "the slot at tail is free,
+ * or tail is closed". So a sender that publishes signals receivers; a
+ * receiver that frees a slot signals senders; close broadcasts to both;
+ * and, because values are published and slots freed out of order, whoever
+ * moves head (tail) onto a position that is already ready signals the next
+ * waiter too. Without that last rule a woken receiver that finds the head
+ * slot still being written by a slower sender goes back to sleep, having
+ * absorbed the wake-up meant for a value published behind it.
+ */
+
+/* Receivers wait and head has just moved to h (caller fenced). */
+static void
+wake_receivers_at(lfc_chan *ch, uint64_t h)
+{
+    /* ORDER acq: after the caller's seqcst fence; a receiver woken here
+     * rechecks with its own acq load, so this only picks whom to wake. */
+    uint64_t s = lfc_load_acq_u64(slot_stamp(ch, h));
+    if (s == h + 1) {
+        lfc__ec_wake(&ch->rx_ec, 1); /* a value is ready at the new head */
+        return;
+    }
+    /* ORDER acq: pairs with the seqcst RMW in lfc_close(). */
+    uint64_t tail = lfc_load_acq_u64(&ch->tail);
+    if ((tail & ch->mark) && (tail & ~ch->mark) == h)
+        lfc__ec_wake(&ch->rx_ec, INT32_MAX); /* closed and drained: all */
+}
+
+/* Senders wait and tail has just moved to t (caller fenced). */
+static void
+wake_senders_at(lfc_chan *ch, uint64_t t)
+{
+    /* ORDER acq: as in wake_receivers_at(); only picks whom to wake. */
+    if (lfc_load_acq_u64(slot_stamp(ch, t)) == t)
+        lfc__ec_wake(&ch->tx_ec, 1); /* the new tail slot is free */
+}
+
+/* After publishing position p: wake a receiver, and a sender if the next
+ * slot is free too. */
+static inline void
+after_send(lfc_chan *ch, uint64_t p)
+{
+    /* ORDER seqcst: orders our stamp publish (and tail CAS) before the
+     * waiters loads (store→load); pairs with the waiters'
+     * announce-then-recheck in lfc__ec_wait(). */
+    lfc_fence_seqcst();
+    lfc__ec_signal_fenced(&ch->rx_ec);
+    if (lfc_unlikely(lfc__ec_has_waiters(&ch->tx_ec)))
+        wake_senders_at(ch, next_pos(ch, p));
+}
+
+/* After freeing position p: wake a sender (on an unbuffered channel also
+ * every sender waiting for its value to be taken), and a receiver if the
+ * new head is ready or closed-and-drained. */
+static inline void
+after_free(lfc_chan *ch, uint64_t p)
+{
+    /* ORDER seqcst: orders our stamp free (and head CAS) before the
+     * waiters loads (store→load); pairs with the waiters'
+     * announce-then-recheck in lfc__ec_wait(). */
+    lfc_fence_seqcst();
+    lfc__ec_signal_fenced(&ch->tx_ec);
+    /* Broadcast: a sender whose value was taken earlier may still be
+     * parked here beside the one whose value we just took. */
+    if (ch->unbuffered)
+        lfc__ec_broadcast_fenced(&ch->ack_ec);
+    if (lfc_unlikely(lfc__ec_has_waiters(&ch->rx_ec)))
+        wake_receivers_at(ch, next_pos(ch, p));
+}
+
+/* ---- operations as try functions for lfc__ec_wait ---------------------- */
+
+struct send_op {
+    lfc_chan *ch;
+    const void *elem;
+    uint64_t pos; /* out: the position used */
+};
+
+static int
+send_try(void *arg)
+{
+    struct send_op *op = arg;
+    int r = ring_try_send(op->ch, op->elem, &op->pos);
+    if (r == LFC_OK)
+        after_send(op->ch, op->pos);
+    return r;
+}
+
+struct recv_op {
+    lfc_chan *ch;
+    void *out;
+};
+
+static int
+recv_try(void *arg)
+{
+    struct recv_op *op = arg;
+    uint64_t pos;
+    int r = ring_try_recv(op->ch, op->out, &pos);
+    if (r == LFC_OK)
+        after_free(op->ch, pos);
+    return r;
+}
+
+/* ---- unbuffered channels --------------------------------------------- */
+
+/*
+ * Take back our own offer at pos, if no receiver has claimed it: claim the
+ * position on head as a receiver would. Returns true if retracted.
+ */
+static bool
+unbuf_retract(lfc_chan *ch, uint64_t pos)
+{
+    uint64_t expect = pos;
+    /* ORDER rlx: only claims the position, as in ring_try_recv(); nobody
+     * reads the payload, and the stamp store below publishes the free. */
+    if (!lfc_cas_rlx_u64(&ch->head, &expect, next_pos(ch, pos)))
+        return false; /* a receiver claimed it: it is being taken */
+    /* ORDER rel: frees the slot after our claim; pairs with the acq stamp
+     * load in ring_try_send(). */
+    lfc_store_rel_u64(slot_stamp(ch, pos), pos + ch->one_lap);
+    /* ORDER seqcst: the free before the waiters loads (store→load), as in
+     * after_free(): a sender may wait for the slot, and if the channel is
+     * closed, head has just reached tail and receivers must learn it. */
+    lfc_fence_seqcst();
+    lfc__ec_signal_fenced(&ch->tx_ec);
+    if (lfc__ec_has_waiters(&ch->rx_ec))
+        wake_receivers_at(ch, next_pos(ch, pos));
+    return true;
+}
+
+struct ack_op {
+    lfc_chan *ch;
+    uint64_t pos;
+};
+
+/* LFC_OK once our offer was taken; LFC_CLOSED if the channel closed and
+ * we retracted it; LFC_AGAIN otherwise. */
+static int
+ack_try(void *arg)
+{
+    struct ack_op *op = arg;
+    lfc_chan *ch = op->ch;
+    /* ORDER acq: pairs with the rel free in ring_try_recv(): the receiver
+     * has finished copying our value out. */
+    uint64_t s = lfc_load_acq_u64(slot_stamp(ch, op->pos));
+    if (s != op->pos + 1)
+        return LFC_OK;
+    /* ORDER rlx: the mark is read again (acq) by whoever acts on it;
+     * here it only decides whether to try retracting. */
+    if ((lfc_load_rlx_u64(&ch->tail) & ch->mark) && unbuf_retract(ch, op->pos))
+        return LFC_CLOSED;
+    return LFC_AGAIN;
+}
+
+/* Wait until the offer at pos is taken (LFC_OK), or retract it on timeout
+ * (LFC_TIMEDOUT) or close (LFC_CLOSED). */
+static int
+unbuf_await_taken(lfc_chan *ch, uint64_t pos, int64_t deadline_ns)
+{
+    struct ack_op op = {ch, pos};
+    int r = ack_try(&op);
+    if (r == LFC_AGAIN)
+        r = lfc__ec_wait(&ch->ack_ec, &ch->tx_spin, ack_try, &op,
+                         deadline_ns);
+    if (r == LFC_TIMEDOUT) {
+        if (unbuf_retract(ch, pos))
+            return LFC_TIMEDOUT;
+        /* A receiver claimed it and is copying it out: a bounded wait. */
+        r = lfc__ec_wait(&ch->ack_ec, &ch->tx_spin, ack_try, &op, INT64_MAX);
+    }
+    return r;
+}
+
+static int
+unbuf_send(lfc_chan *ch, const void *elem, int64_t deadline_ns)
+{
+    struct send_op op = {ch, elem, 0};
+    int r = send_try(&op);
+    if (r == LFC_AGAIN)
+        r = lfc__ec_wait(&ch->tx_ec, &ch->tx_spin, send_try, &op,
+                         deadline_ns);
+    if (r != LFC_OK)
+        return r; /* closed or timed out: nothing was offered */
+    return unbuf_await_taken(ch, op.pos, deadline_ns);
+}
+
+static int
+unbuf_try_send(lfc_chan *ch, const void *elem)
+{
+    uint64_t pos;
+
+    if (!lfc__ec_has_waiters(&ch->rx_ec)) {
+        /* ORDER acq: pairs with the seqcst RMW in lfc_close(). */
+        return (lfc_load_acq_u64(&ch->tail) & ch->mark) ? LFC_CLOSED
+                                                        : LFC_AGAIN;
+    }
+    int r = ring_try_send(ch, elem, &pos);
+    if (r != LFC_OK)
+        return r;
+    /* ORDER seqcst: our offer (stamp store) before the waiters load
+     * (store→load); pairs with a receiver's withdraw-then-last-try in
+     * lfc__ec_wait(): if we still count it, it will see our offer. */
+    lfc_fence_seqcst();
+    if (lfc__ec_has_waiters(&ch->rx_ec)) {
+        lfc__ec_signal_fenced(&ch->rx_ec);
+    } else if (unbuf_retract(ch, pos)) {
+        return LFC_AGAIN; /* every receiver left before seeing it */
+    }
+    /* Committed: a counted receiver will take it (or one already has). */
+    return unbuf_await_taken(ch, pos, INT64_MAX);
+}
+
+/* ---- public API ------------------------------------------------------- */
+
+static uint64_t
+next_pow2(uint64_t v)
+{
+    uint64_t p = 1;
+    while (p < v)
+        p <<= 1;
+    return p;
+}
+
+lfc_chan *
+lfc__chan_new_at(size_t capacity, size_t elem_size, uint64_t start_lap)
+{
+    if (capacity > LFC_CHAN_MAX_CAP || elem_size > SIZE_MAX - 16) {
+        errno = EINVAL;
+        return NULL;
+    }
+    size_t stride = (sizeof(uint64_t) + elem_size + 7) & ~(size_t)7;
+    uint64_t ring_cap = capacity ? capacity : 1;
+    size_t head_bytes = sizeof(struct lfc_chan);
+    if (ring_cap > (SIZE_MAX - head_bytes - LFC_CACHELINE) / stride) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t total = head_bytes + (size_t)ring_cap * stride;
+    total = (total + LFC_CACHELINE - 1) & ~(size_t)(LFC_CACHELINE - 1);
+
+    lfc_chan *ch = aligned_alloc(LFC_CACHELINE, total);
+    if (!ch) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    memset(ch, 0, head_bytes);
+    ch->slots = (unsigned char *)ch + head_bytes;
+    ch->stride = stride;
+    ch->ring_cap = ring_cap;
+    ch->mark = next_pow2(ring_cap + 1);
+    ch->one_lap = ch->mark * 2;
+    ch->cap = capacity;
+    ch->elem_size = elem_size;
+    ch->unbuffered = capacity == 0;
+
+    uint64_t start = start_lap * ch->one_lap; /* wraps: fine, see above */
+    ch->head = start;
+    ch->tail = start;
+    for (uint64_t i = 0; i < ring_cap; i++)
+        *slot_stamp(ch, start + i) = start + i;
+    lfc__spin_init(&ch->tx_spin);
+    lfc__spin_init(&ch->rx_spin);
+    lfc__ec_init(&ch->rx_ec);
+    lfc__ec_init(&ch->tx_ec);
+    lfc__ec_init(&ch->ack_ec);
+    /* Publication of the new channel to other threads is the caller's
+     * (thread creation, or a release store of the pointer). */
+    return ch;
+}
+
+lfc_chan *
+lfc_chan_new(size_t capacity, size_t elem_size)
+{
+    return lfc__chan_new_at(capacity, elem_size, 0);
+}
+
+void
+lfc_chan_free(lfc_chan *ch)
+{
+    free(ch);
+}
+
+static inline bool
+bad_args(const lfc_chan *ch, const void *buf)
+{
+    return !ch || (!buf && ch->elem_size != 0);
+}
+
+int
+lfc_try_send(lfc_chan *ch, const void *elem)
+{
+    if (bad_args(ch, elem))
+        return LFC_EINVAL;
+    if (ch->unbuffered)
+        return unbuf_try_send(ch, elem);
+    struct send_op op = {ch, elem, 0};
+    return send_try(&op);
+}
+
+int
+lfc_send_until(lfc_chan *ch, const void *elem, int64_t deadline_ns)
+{
+    if (bad_args(ch, elem))
+        return LFC_EINVAL;
+    if (ch->unbuffered)
+        return unbuf_send(ch, elem, deadline_ns);
+    struct send_op op = {ch, elem, 0};
+    int r = send_try(&op);
+    if (lfc_likely(r != LFC_AGAIN))
+        return r;
+    return lfc__ec_wait(&ch->tx_ec, &ch->tx_spin, send_try, &op,
+                        deadline_ns);
+}
+
+int
+lfc_send(lfc_chan *ch, const void *elem)
+{
+    return lfc_send_until(ch, elem, INT64_MAX);
+}
+
+int
+lfc_try_recv(lfc_chan *ch, void *out)
+{
+    if (bad_args(ch, out))
+        return LFC_EINVAL;
+    struct recv_op op = {ch, out};
+    return recv_try(&op);
+}
+
+int
+lfc_recv_until(lfc_chan *ch, void *out, int64_t deadline_ns)
+{
+    if (bad_args(ch, out))
+        return LFC_EINVAL;
+    struct recv_op op = {ch, out};
+    int r = recv_try(&op);
+    if (lfc_likely(r != LFC_AGAIN))
+        return r;
+    return lfc__ec_wait(&ch->rx_ec, &ch->rx_spin, recv_try, &op,
+                        deadline_ns);
+}
+
+int
+lfc_recv(lfc_chan *ch, void *out)
+{
+    return lfc_recv_until(ch, out, INT64_MAX);
+}
+
+int
+lfc_close(lfc_chan *ch)
+{
+    if (!ch)
+        return LFC_EINVAL;
+    /* ORDER seqcst: one RMW sets the mark, so a sender's CAS from an
+     * unmarked tail fails after it (no value slips in); release for the
+     * acq mark loads that return LFC_CLOSED. */
+    uint64_t old = lfc_fetch_or_seqcst_u64(&ch->tail, ch->mark);
+    if (old & ch->mark)
+        return LFC_CLOSED;
+    /* ORDER seqcst: the mark before the waiters loads (store→load);
+     * pairs with every waiter's announce-then-recheck. */
+    lfc_fence_seqcst();
+    lfc__ec_broadcast_fenced(&ch->rx_ec);
+    lfc__ec_broadcast_fenced(&ch->tx_ec);
+    lfc__ec_broadcast_fenced(&ch->ack_ec);
+    return LFC_OK;
+}
+
+size_t
+lfc_chan_len(const lfc_chan *ch)
+{
+    if (!ch || ch->unbuffered)
+        return 0;
+    for (;;) {
+        /* ORDER rlx: a snapshot; the re-read of tail below checks that
+         * head was read while tail held this value. */
+        uint64_t tail = lfc_load_rlx_u64(&ch->tail) & ~ch->mark;
+        /* ORDER rlx: as above. */
+        uint64_t head = lfc_load_rlx_u64(&ch->head);
+        /* ORDER rlx: as above. */
+        if ((lfc_load_rlx_u64(&ch->tail) & ~ch->mark) != tail)
+            continue;
+        uint64_t hi = tail & (ch->mark - 1);
+        uint64_t lo = head & (ch->mark - 1);
+        if (hi > lo)
+            return (size_t)(hi - lo);
+        if (hi < lo)
+            return (size_t)(ch->ring_cap - lo + hi);
+        return tail == head ? 0 : ch->cap;
+    }
+}
+
+size_t
+lfc_chan_cap(const lfc_chan *ch)
+{
+    return ch ? ch->cap : 0;
+}
+
+size_t
+lfc_chan_elem_size(const lfc_chan *ch)
+{
+    return ch ? ch->elem_size : 0;
+}
+
+bool
+lfc_chan_closed(const lfc_chan *ch)
+{
+    /* ORDER acq: pairs with the seqcst RMW in lfc_close(). */
+    return ch && (lfc_load_acq_u64(&ch->tail) & ch->mark) != 0;
+}

@@ -1,0 +1,324 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Parking: event counts over Linux futexes, and the adaptive spin policy.
+ * Depends on: lfc_atomic.h, lfc_common.h. Used by: chan.c (later sem, wg,
+ * select, pool).
+ *
+ * Design
+ * ------
+ * An event count (struct lfc_ec) is two 32-bit words: `seq`, the futex word
+ * that wakers bump, and `waiters`, the number of threads that announced
+ * they may sleep on it. It is the classic eventcount (Reed and Kanodia,
+ * 1979; Vyukov's and ck_ec's variants), with a waiter count instead of a
+ * single flag so that a waker can wake one thread, not all of them.
+ *
+ * Waiter, in lfc__ec_wait():
+ *   1. spin: poll try() up to the adaptive budget, pausing between polls;
+ *   2. announce: waiters += 1 (seqcst RMW), then a seqcst fence;
+ *   3. loop: s = seq (acquire); if try() succeeds, stop;
+ *            futex_wait(&seq, s, deadline) (returns at once if seq != s);
+ *   4. withdraw: waiters -= 1 (seqcst RMW), then a seqcst fence;
+ *   5. on timeout only: one last try() (see "passing a wake on" below).
+ *
+ * Waker, after publishing a state change P (a release store or RMW):
+ *   seqcst fence; if waiters != 0 { seq += 1 (release RMW); futex_wake }.
+ *
+ * Invariants:
+ *   - seq only grows (mod 2^32); every bump is followed by a futex_wake.
+ *   - A thread is counted in `waiters` from step 2 to step 4, a span that
+ *     covers every futex_wait it makes.
+ *
+ * Field table:
+ *   | field         | written by                  | read by      | order   |
+ *   |---------------|-----------------------------|--------------|---------|
+ *   | ec.seq        | wakers (RMW)                | waiters      | rel/acq |
+ *   | ec.waiters    | waiters (RMW)               | wakers       | seqcst+ |
+ *   |               |                             |              | fences  |
+ *   | spin.budget   | waiters of that side        | same         | rlx     |
+ *   | g_spin_limit  | lfc_spin_set_limit()        | waiters      | rlx     |
+ *
+ * Why no wake-up is lost: the waiter is about to sleep only after a try()
+ * failed, i.e. its recheck R did not observe P. The waiter did
+ * (announce; fence; R) and the waker did (P; fence; load waiters). By the
+ * seqcst fences (the store-buffering pattern), the two cannot both miss:
+ * either R observes P (then the waiter does not sleep), or the waker's
+ * load sees the announce and it bumps seq and calls futex_wake. In that
+ * case the waiter's futex_wait(&seq, s) either started before the bump,
+ * so the wake finds it in the kernel queue, or starts after it, so the
+ * kernel sees seq != s and returns at once. And if the waiter's load of s
+ * already read the bumped seq, then P happens-before its try() (release
+ * bump, acquire load), so that try() observes P. The futex compares and
+ * enqueues atomically, so there is no window between the comparison and
+ * the sleep.
+ *
+ * Wake one, and the duty to re-signal. A waiter sleeps on a condition C
+ * over shared state (for a channel's receivers: "the slot at head holds a
+ * value, or the channel is closed and drained"). The rule every user of an
+ * event count follows: any thread whose write can make C true, for any
+ * waiter, signals after that write (and its fence). A signal wakes one
+ * waiter, which then tries. Its try can fail although C was true when the
+ * signal was sent only because another thread changed the state in
+ * between, and that thread's write is again one that can make C true for
+ * the next waiter (a receiver that moved head onto a ready slot), so by
+ * the rule it signals in turn. Hence: while a waiter sleeps with C true,
+ * some signal is in flight. Channels spell the rule out in chan.c
+ * ("Wake-ups"); a test of it is test_chan_stress_close_wakes_receivers_*.
+ *
+ * The other way to leave after a wake without consuming the event is a
+ * timeout, which could swallow a wake meant for the event while other
+ * waiters sleep on. So a timed-out waiter withdraws (step 4, seqcst,
+ * pairing with the waker's fence as above) and tries once more: if the
+ * event is there it takes it; if not, whatever event comes next finds the
+ * other waiters still counted and wakes one of them.
+ *
+ * Memory model: the argument above is made in sequentially consistent
+ * terms. Every store it depends on (a publication, an announce, a
+ * withdrawal) is followed by a seqcst fence (or is a seqcst RMW followed
+ * by one) before the same thread's next load, and the loads that decide
+ * are acquire loads, which is what makes the store-buffering cases SC.
+ * The three-party chains (a receiver re-signalling for a slot published
+ * by a sender) have been checked on x86 (TSO, where locked instructions
+ * and the fences make these accesses SC) by the stress tests, not by a
+ * model checker; see the issue notes.
+ *
+ * Spin policy: the budget (in polls) is per ec side. A spin that succeeds
+ * after k polls pulls the budget 1/8 of the way toward 2k + 16; a spin
+ * that fails (the thread had to park) shrinks it by 1/8, down to a floor
+ * that keeps probing cheap. So a partner on another core, which hands over
+ * in well under a microsecond, keeps spinning worthwhile, and a partner on
+ * the same core (where spinning only delays the context switch) drives the
+ * budget to the floor. lfc_spin_set_limit() overrides it process-wide.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lfchan/spin.h"
+#include "lfchan/status.h"
+#include "lfc_park.h"
+
+enum {
+    SPIN_FLOOR = 16,   /* polls: probing cost ~0.3 us when spinning fails */
+    SPIN_CEIL = 4096,  /* polls: ~40-100 us, past a futex wake's cost */
+    SPIN_INITIAL = 256 /* polls: a few us, enough for a cross-core partner */
+};
+
+/* Process-wide override; LFC_SPIN_ADAPTIVE (-1) means per-ec adaptive. */
+static int g_spin_limit = LFC_SPIN_ADAPTIVE; /* written by set_limit */
+
+int64_t
+lfc__now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* ---- the futex operations ------------------------------------------- */
+
+static int
+futex_wait_real(uint32_t *word, uint32_t expected, int64_t deadline_ns)
+{
+    struct timespec ts;
+    struct timespec *tp = NULL;
+    int saved = errno;
+    int ret = 0;
+
+    if (deadline_ns != INT64_MAX) {
+        if (deadline_ns < 0)
+            deadline_ns = 0;
+        ts.tv_sec = (time_t)(deadline_ns / 1000000000);
+        ts.tv_nsec = (long)(deadline_ns % 1000000000);
+        tp = &ts;
+    }
+    /* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC timeout (no
+     * FUTEX_CLOCK_REALTIME flag); PRIVATE: the word is process-local. */
+    long rc = syscall(SYS_futex, word, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG,
+                      expected, tp, NULL, FUTEX_BITSET_MATCH_ANY);
+    if (rc != 0) {
+        switch (errno) {
+        case EAGAIN: /* the word changed before we slept: recheck */
+        case EINTR:  /* a signal: recheck */
+            break;
+        case ETIMEDOUT:
+            ret = LFC_TIMEDOUT;
+            break;
+        default:
+            LFC_PANIC("unexpected errno from FUTEX_WAIT_BITSET");
+        }
+    }
+    errno = saved; /* status-returning calls never change errno */
+    return ret;
+}
+
+static void
+futex_wake_real(uint32_t *word, int n)
+{
+    int saved = errno;
+    long rc = syscall(SYS_futex, word, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, n,
+                      NULL, NULL, 0);
+    if (rc < 0)
+        LFC_PANIC("unexpected errno from FUTEX_WAKE");
+    errno = saved;
+}
+
+static const struct lfc__park_ops real_ops = {futex_wait_real,
+                                              futex_wake_real};
+static const struct lfc__park_ops *g_ops = &real_ops; /* tests swap it */
+
+void
+lfc__park_set_ops(const struct lfc__park_ops *ops)
+{
+    /* Plain store: documented as only callable while nothing parks. */
+    g_ops = ops ? ops : &real_ops;
+}
+
+/* ---- spin policy ------------------------------------------------------ */
+
+void
+lfc_spin_set_limit(int limit)
+{
+    if (limit < 0)
+        limit = LFC_SPIN_ADAPTIVE;
+    /* ORDER rlx: a tuning knob; spinners may finish with the old value. */
+    lfc_store_rlx_int(&g_spin_limit, limit);
+}
+
+int
+lfc_spin_limit(void)
+{
+    /* ORDER rlx: a tuning knob, no data depends on it. */
+    return lfc_load_rlx_int(&g_spin_limit);
+}
+
+void
+lfc__spin_init(struct lfc_spin *s)
+{
+    s->budget = SPIN_INITIAL; /* before the object is shared */
+}
+
+/* The budget for this wait, and whether it adapts. */
+static uint32_t
+spin_budget(const struct lfc_spin *s, int *adaptive)
+{
+    /* ORDER rlx: a tuning knob. */
+    int lim = lfc_load_rlx_int(&g_spin_limit);
+    *adaptive = lim < 0;
+    if (lim >= 0)
+        return (uint32_t)lim;
+    /* ORDER rlx: a heuristic; racing updates may be lost, harmlessly. */
+    return lfc_load_rlx_u32(&s->budget);
+}
+
+static void
+spin_adjust(struct lfc_spin *s, uint32_t old, uint32_t target, uint32_t div)
+{
+    int64_t b = (int64_t)old + ((int64_t)target - (int64_t)old) / div;
+    if (b < SPIN_FLOOR)
+        b = SPIN_FLOOR;
+    if (b > SPIN_CEIL)
+        b = SPIN_CEIL;
+    if ((uint32_t)b != old) {
+        /* ORDER rlx: a heuristic; a lost racing update only delays
+         * adaptation. Skipped when unchanged, to keep the line clean. */
+        lfc_store_rlx_u32(&s->budget, (uint32_t)b);
+    }
+}
+
+/* ---- waiting ------------------------------------------------------------ */
+
+void
+lfc__ec_init(struct lfc_ec *ec)
+{
+    ec->seq = 0;     /* before the object is shared */
+    ec->waiters = 0;
+}
+
+void
+lfc__ec_wake(struct lfc_ec *ec, int n)
+{
+    /* ORDER rel: pairs with the acq load of seq in lfc__ec_wait(): a waiter
+     * that reads the bumped seq sees the state published before it. */
+    lfc_faa_rel_u32(&ec->seq, 1);
+    g_ops->wake(&ec->seq, n);
+}
+
+int
+lfc__ec_wait(struct lfc_ec *ec, struct lfc_spin *spin, lfc__try_fn try_fn,
+             void *arg, int64_t deadline_ns)
+{
+    int adaptive;
+    uint32_t budget = spin_budget(spin, &adaptive);
+    int r;
+
+    if (budget != 0 && deadline_ns != INT64_MAX &&
+        lfc__now_ns() >= deadline_ns)
+        budget = 0; /* already late: no point spinning */
+
+    /* Spin phase. Woken by nothing: each poll rechecks the state. */
+    for (uint32_t i = 0; i < budget; i++) {
+        lfc_cpu_relax();
+        r = try_fn(arg);
+        if (r != LFC_AGAIN) {
+            if (adaptive)
+                spin_adjust(spin, budget, 2 * (i + 1) + SPIN_FLOOR, 8);
+            return r;
+        }
+    }
+    if (adaptive && budget != 0)
+        spin_adjust(spin, budget, 0, 8);
+
+
+    /* ORDER seqcst: announce; with the fence below, forbids the
+     * waker's "publish; fence; load waiters" from missing us while our
+     * recheck misses its publication (store→load, both sides). */
+    lfc_faa_seqcst_u32(&ec->waiters, 1);
+    /* ORDER seqcst: see the announce above (SB pattern with fences). */
+    lfc_fence_seqcst();
+
+    /* Park loop. Woken by lfc__ec_wake() (a signal or broadcast after a
+     * publication), by the deadline, or spuriously; every return rechecks. */
+    for (;;) {
+        /* ORDER acq: pairs with the rel bump in lfc__ec_wake(); a bumped
+         * seq read here makes its publication visible to try() below. */
+        uint32_t s = lfc_load_acq_u32(&ec->seq);
+        r = try_fn(arg);
+        if (r != LFC_AGAIN)
+            break;
+        LFC_DEBUG_YIELD_POINT();
+        if (g_ops->wait(&ec->seq, s, deadline_ns) == LFC_TIMEDOUT) {
+            r = LFC_TIMEDOUT;
+            break;
+        }
+    }
+
+    /* ORDER seqcst: withdraw before the last try, so a waker either still
+     * counts us or our last try sees its publication (SB, as above). */
+    lfc_faa_seqcst_u32(&ec->waiters, (uint32_t)-1);
+    if (r == LFC_TIMEDOUT) {
+        /* ORDER seqcst: pairs with the waker's fence (SB, as above). */
+        lfc_fence_seqcst();
+        int last = try_fn(arg);
+        if (last != LFC_AGAIN)
+            r = last;
+    }
+    return r;
+}
+
+#ifdef LFC_DEBUG_YIELD
+void
+lfc__debug_yield(void)
+{
+    static __thread uint32_t x = 0x9e3779b9u;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    if ((x & 7) == 0)
+        sched_yield();
+}
+#endif

@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Test support shared by every lfchan test binary: scale, a start barrier,
+ * a watchdog that turns a hang into a failure, and thread helpers.
+ *
+ * Header-only so each test binary stays one translation unit plus this.
+ */
+#ifndef LFC_TEST_SUPPORT_H
+#define LFC_TEST_SUPPORT_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/*
+ * LFC_TEST_SCALE (environment, default 1.0) multiplies every stress size:
+ * lower for sanitizer runs, higher for soak runs.
+ */
+static inline double
+lfc_test_scale(void)
+{
+    const char *s = getenv("LFC_TEST_SCALE");
+    double v = s ? atof(s) : 1.0;
+    return v > 0 ? v : 1.0;
+}
+
+/* n scaled by LFC_TEST_SCALE, at least min. */
+static inline long
+lfc_test_scaled(long n, long min)
+{
+    long v = (long)((double)n * lfc_test_scale());
+    return v < min ? min : v;
+}
+
+static inline int64_t
+lfc_test_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static inline void
+lfc_test_sleep_ns(int64_t ns)
+{
+    struct timespec ts = {(time_t)(ns / 1000000000), (long)(ns % 1000000000)};
+    while (nanosleep(&ts, &ts) != 0) {
+    }
+}
+
+/*
+ * Watchdog: a thread that aborts the process (after printing what stalled)
+ * if the progress counter does not move for `stall_s` seconds. Stress tests
+ * bump the counter as messages flow; a lost wake-up then fails the test in
+ * seconds instead of hanging CI. The counter is read with __atomic so
+ * ThreadSanitizer sees the accesses as atomic.
+ */
+struct lfc_watchdog {
+    pthread_t thread;
+    const char *what;
+    unsigned long *progress; /* bumped by workers (atomic relaxed) */
+    int stall_s;
+    int stop;                /* written by lfc_watchdog_stop (atomic) */
+};
+
+static void *
+lfc_watchdog_main(void *arg)
+{
+    struct lfc_watchdog *w = arg;
+    unsigned long last = __atomic_load_n(w->progress, __ATOMIC_RELAXED);
+    int64_t since = lfc_test_now_ns();
+    /* Polls every 10 ms; woken by nothing else: stop is seen on the poll. */
+    while (!__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE)) {
+        lfc_test_sleep_ns(10 * 1000 * 1000);
+        unsigned long now = __atomic_load_n(w->progress, __ATOMIC_RELAXED);
+        if (now != last) {
+            last = now;
+            since = lfc_test_now_ns();
+        } else if (lfc_test_now_ns() - since >
+                   (int64_t)w->stall_s * 1000000000) {
+            fprintf(stderr,
+                    "WATCHDOG: no progress in %s for %d s (progress=%lu); "
+                    "lost wake-up or deadlock\n",
+                    w->what, w->stall_s, now);
+            fflush(stderr);
+            abort();
+        }
+    }
+    return NULL;
+}
+
+/* Starts a watchdog over *progress; stall_s of 0 means 30 seconds. */
+static inline void
+lfc_watchdog_start(struct lfc_watchdog *w, const char *what,
+                   unsigned long *progress, int stall_s)
+{
+    memset(w, 0, sizeof(*w));
+    w->what = what;
+    w->progress = progress;
+    w->stall_s = stall_s > 0 ? stall_s : 30;
+    if (pthread_create(&w->thread, NULL, lfc_watchdog_main, w) != 0)
+        abort();
+}
+
+static inline void
+lfc_watchdog_stop(struct lfc_watchdog *w)
+{
+    __atomic_store_n(&w->stop, 1, __ATOMIC_RELEASE);
+    pthread_join(w->thread, NULL);
+}
+
+static inline void
+lfc_progress_bump(unsigned long *progress)
+{
+    __atomic_fetch_add(progress, 1, __ATOMIC_RELAXED);
+}
+
+/*
+ * A whole-test alarm: if the test binary runs longer than `seconds`, SIGALRM
+ * kills it with a message. Call once from main(); ctest's TIMEOUT is the
+ * second line of defence.
+ */
+static void
+lfc_test_alarm_handler(int sig)
+{
+    static const char msg[] = "ALARM: test binary exceeded its time limit\n";
+    (void)sig;
+    if (write(2, msg, sizeof(msg) - 1) < 0) {
+    }
+    abort();
+}
+
+static inline void
+lfc_test_alarm(unsigned seconds)
+{
+    signal(SIGALRM, lfc_test_alarm_handler);
+    alarm(seconds);
+}
+
+/* Start barrier: threads wait here so they start together. */
+typedef pthread_barrier_t lfc_test_barrier;
+
+static inline void
+lfc_test_barrier_init(lfc_test_barrier *b, unsigned n)
+{
+    pthread_barrier_init(b, NULL, n);
+}
+
+static inline void
+lfc_test_barrier_wait(lfc_test_barrier *b)
+{
+    pthread_barrier_wait(b);
+}
+
+static inline void
+lfc_test_barrier_destroy(lfc_test_barrier *b)
+{
+    pthread_barrier_destroy(b);
+}
+
+#endif /* LFC_TEST_SUPPORT_H */

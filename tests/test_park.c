@@ -1,0 +1,363 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Parking-layer tests through the internal hooks: the futex operations are
+ * replaced by counting or misbehaving fakes (lfc__park_set_ops), and
+ * channels start with their counters just below 2^64
+ * (lfc__chan_new_at) to test wraparound.
+ *
+ *   - the uncontended path makes no system call at all;
+ *   - one send wakes one parked receiver (FUTEX_WAKE with n = 1), and close
+ *     wakes every waiter;
+ *   - spurious and early futex returns change nothing observable;
+ *   - positions and stamps wrap through 2^64 safely.
+ */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+/* cmocka must come after the headers above */
+#include <cmocka.h>
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "lfc_park.h"
+#include "lfc_test_support.h"
+#include "lfchan.h"
+
+lfc_chan *lfc__chan_new_at(size_t capacity, size_t elem_size,
+                           uint64_t start_lap);
+
+/* ---- fakes ------------------------------------------------------------ */
+
+static unsigned long g_waits;     /* futex waits made (atomic) */
+static unsigned long g_wakes;     /* futex wakes made (atomic) */
+static unsigned long g_wake_one;  /* wakes with n == 1 (atomic) */
+static unsigned long g_wake_all;  /* wakes with n > 1 (atomic) */
+static int g_spurious;            /* make every wait return early */
+
+static int
+real_wait(uint32_t *word, uint32_t expected, int64_t deadline_ns)
+{
+    struct timespec ts;
+    struct timespec *tp = NULL;
+    if (deadline_ns != INT64_MAX) {
+        ts.tv_sec = (time_t)(deadline_ns / 1000000000);
+        ts.tv_nsec = (long)(deadline_ns % 1000000000);
+        tp = &ts;
+    }
+    long rc = syscall(SYS_futex, word, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG,
+                      expected, tp, NULL, FUTEX_BITSET_MATCH_ANY);
+    if (rc != 0 && errno == ETIMEDOUT)
+        return LFC_TIMEDOUT;
+    return 0;
+}
+
+static int
+counting_wait(uint32_t *word, uint32_t expected, int64_t deadline_ns)
+{
+    __atomic_fetch_add(&g_waits, 1, __ATOMIC_RELAXED);
+    if (__atomic_load_n(&g_spurious, __ATOMIC_RELAXED)) {
+        /* Sleep at most 20 us, then claim a wake that never happened. */
+        int64_t soon = lfc_now_ns() + 20000;
+        int r = real_wait(word, expected,
+                          deadline_ns < soon ? deadline_ns : soon);
+        if (r == LFC_TIMEDOUT && lfc_now_ns() >= deadline_ns)
+            return LFC_TIMEDOUT;
+        return 0;
+    }
+    return real_wait(word, expected, deadline_ns);
+}
+
+static void
+counting_wake(uint32_t *word, int n)
+{
+    __atomic_fetch_add(&g_wakes, 1, __ATOMIC_RELAXED);
+    if (n == 1)
+        __atomic_fetch_add(&g_wake_one, 1, __ATOMIC_RELAXED);
+    else
+        __atomic_fetch_add(&g_wake_all, 1, __ATOMIC_RELAXED);
+    syscall(SYS_futex, word, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, n, NULL, NULL,
+            0);
+}
+
+static const struct lfc__park_ops counting_ops = {counting_wait,
+                                                  counting_wake};
+
+static int
+setup_counting(void **state)
+{
+    (void)state;
+    g_waits = g_wakes = g_wake_one = g_wake_all = 0;
+    g_spurious = 0;
+    lfc__park_set_ops(&counting_ops);
+    return 0;
+}
+
+static int
+teardown_counting(void **state)
+{
+    (void)state;
+    lfc__park_set_ops(NULL);
+    lfc_spin_set_limit(LFC_SPIN_ADAPTIVE);
+    return 0;
+}
+
+static unsigned long
+counter(unsigned long *c)
+{
+    return __atomic_load_n(c, __ATOMIC_RELAXED);
+}
+
+/* ---- no system call when nobody waits ---------------------------------- */
+
+static void
+test_park_uncontended_makes_no_syscall(void **state)
+{
+    (void)state;
+    lfc_chan *ch = lfc_chan_new(16, sizeof(uint64_t));
+    assert_non_null(ch);
+    for (uint64_t i = 0; i < 10000; i++) {
+        uint64_t v = 0;
+        assert_int_equal(lfc_send(ch, &i), LFC_OK);
+        assert_int_equal(lfc_recv(ch, &v), LFC_OK);
+        assert_true(v == i);
+    }
+    /* Fill, overfill with try_send, drain, underflow with try_recv. */
+    for (uint64_t i = 0; i < 16; i++)
+        assert_int_equal(lfc_try_send(ch, &i), LFC_OK);
+    assert_int_equal(lfc_try_send(ch, &(uint64_t){99}), LFC_AGAIN);
+    for (uint64_t i = 0; i < 16; i++) {
+        uint64_t v;
+        assert_int_equal(lfc_try_recv(ch, &v), LFC_OK);
+        assert_true(v == i);
+    }
+    uint64_t v;
+    assert_int_equal(lfc_try_recv(ch, &v), LFC_AGAIN);
+    assert_int_equal(lfc_close(ch), LFC_OK); /* nobody parked: no wake */
+    assert_int_equal(lfc_recv(ch, &v), LFC_CLOSED);
+
+    assert_int_equal(counter(&g_waits), 0);
+    assert_int_equal(counter(&g_wakes), 0);
+    lfc_chan_free(ch);
+}
+
+/* ---- wake one, close wakes all ------------------------------------------ */
+
+struct parked_rx {
+    lfc_chan *ch;
+    int got;      /* 1 if it received a value (atomic) */
+    int status;   /* final status (atomic) */
+    pthread_t thread;
+};
+
+static void *
+parked_rx_main(void *arg)
+{
+    struct parked_rx *p = arg;
+    uint64_t v;
+    int r = lfc_recv(p->ch, &v);
+    if (r == LFC_OK) {
+        __atomic_store_n(&p->got, 1, __ATOMIC_RELAXED);
+        r = lfc_recv(p->ch, &v); /* then wait for close */
+    }
+    __atomic_store_n(&p->status, r, __ATOMIC_RELEASE);
+    return NULL;
+}
+
+static int
+all_parked(unsigned long waits_before, int n)
+{
+    /* Every receiver has made at least one futex wait. A wait returns only
+     * on a wake, so with no sends they stay parked. Poll up to 10 s. */
+    for (int i = 0; i < 10000; i++) {
+        if (counter(&g_waits) >= waits_before + (unsigned long)n)
+            return 1;
+        lfc_test_sleep_ns(1000000);
+    }
+    return 0;
+}
+
+static void
+test_park_send_wakes_one_close_wakes_all(void **state)
+{
+    (void)state;
+    enum { NRX = 4 };
+    struct parked_rx rx[NRX];
+    lfc_chan *ch = lfc_chan_new(8, sizeof(uint64_t));
+    assert_non_null(ch);
+    lfc_spin_set_limit(0); /* park at once */
+
+    for (int i = 0; i < NRX; i++) {
+        rx[i] = (struct parked_rx){.ch = ch, .got = 0, .status = 1};
+        assert_int_equal(
+            pthread_create(&rx[i].thread, NULL, parked_rx_main, &rx[i]), 0);
+    }
+    assert_true(all_parked(0, NRX));
+    lfc_test_sleep_ns(20 * 1000000); /* let them settle in the kernel */
+
+    unsigned long one_before = counter(&g_wake_one);
+    uint64_t v = 7;
+    assert_int_equal(lfc_send(ch, &v), LFC_OK);
+    /* The value is taken by exactly one receiver. */
+    int got = 0;
+    for (int t = 0; t < 10000 && got == 0; t++) {
+        for (int i = 0; i < NRX; i++)
+            got += __atomic_load_n(&rx[i].got, __ATOMIC_RELAXED);
+        if (got == 0)
+            lfc_test_sleep_ns(1000000);
+    }
+    assert_int_equal(got, 1);
+    /* One send made exactly one single-waiter wake and no broadcast. */
+    assert_int_equal(counter(&g_wake_one) - one_before, 1);
+    assert_int_equal(counter(&g_wake_all), 0);
+
+    assert_int_equal(lfc_close(ch), LFC_OK);
+    for (int i = 0; i < NRX; i++) {
+        pthread_join(rx[i].thread, NULL);
+        assert_int_equal(__atomic_load_n(&rx[i].status, __ATOMIC_ACQUIRE),
+                         LFC_CLOSED);
+    }
+    assert_true(counter(&g_wake_all) >= 1); /* close broadcast */
+    lfc_chan_free(ch);
+}
+
+/* ---- spurious wake-ups ------------------------------------------------- */
+
+struct spsc_arg {
+    lfc_chan *ch;
+    long n;
+    unsigned long *progress;
+};
+
+static void *
+spsc_producer(void *arg)
+{
+    struct spsc_arg *a = arg;
+    for (long i = 0; i < a->n; i++) {
+        uint64_t v = (uint64_t)i;
+        if (lfc_send(a->ch, &v) != LFC_OK)
+            abort();
+    }
+    return NULL;
+}
+
+static void
+test_park_spurious_wakeups_are_harmless(void **state)
+{
+    (void)state;
+    __atomic_store_n(&g_spurious, 1, __ATOMIC_RELAXED);
+    lfc_spin_set_limit(0); /* every wait goes through the fake futex */
+    unsigned long progress = 0;
+    struct lfc_watchdog wd;
+    long n = lfc_test_scaled(20000, 2000);
+
+    for (size_t cap = 0; cap <= 1; cap++) {
+        lfc_chan *ch = lfc_chan_new(cap, sizeof(uint64_t));
+        assert_non_null(ch);
+        struct spsc_arg a = {ch, n, &progress};
+        pthread_t t;
+        lfc_watchdog_start(&wd, "spurious wake-ups", &progress, 30);
+        assert_int_equal(pthread_create(&t, NULL, spsc_producer, &a), 0);
+        for (long i = 0; i < n; i++) {
+            uint64_t v;
+            assert_int_equal(lfc_recv(ch, &v), LFC_OK);
+            assert_true(v == (uint64_t)i);
+            lfc_progress_bump(&progress);
+        }
+        pthread_join(t, NULL);
+        lfc_watchdog_stop(&wd);
+        /* Timed waits still time out, never early. */
+        uint64_t v;
+        int64_t deadline = lfc_now_ns() + 5 * 1000000;
+        assert_int_equal(lfc_recv_until(ch, &v, deadline), LFC_TIMEDOUT);
+        assert_true(lfc_now_ns() >= deadline);
+        lfc_chan_free(ch);
+    }
+    assert_true(counter(&g_waits) > 0); /* the fake really was exercised */
+}
+
+/* ---- wraparound of positions and stamps -------------------------------- */
+
+static void
+test_park_positions_wrap_through_2_64(void **state)
+{
+    (void)state;
+    const size_t caps[] = {1, 3, 64};
+    for (size_t c = 0; c < sizeof(caps) / sizeof(caps[0]); c++) {
+        /* Start 5 laps below 2^64: the run crosses zero. */
+        lfc_chan *ch = lfc__chan_new_at(caps[c], sizeof(uint64_t),
+                                        (uint64_t)-5);
+        assert_non_null(ch);
+        uint64_t next_in = 0, next_out = 0;
+        for (int round = 0; round < 40; round++) {
+            /* Fill to capacity, check len, drain half (then all). */
+            while (lfc_try_send(ch, &next_in) == LFC_OK)
+                next_in++;
+            assert_int_equal(lfc_chan_len(ch), caps[c]);
+            size_t take = round % 2 ? caps[c] : (caps[c] + 1) / 2;
+            for (size_t i = 0; i < take; i++) {
+                uint64_t v;
+                assert_int_equal(lfc_try_recv(ch, &v), LFC_OK);
+                assert_true(v == next_out);
+                next_out++;
+            }
+            assert_int_equal(lfc_chan_len(ch), caps[c] - take);
+        }
+        assert_int_equal(lfc_close(ch), LFC_OK);
+        uint64_t v;
+        while (lfc_try_recv(ch, &v) == LFC_OK)
+            assert_true(v == next_out++);
+        assert_true(next_out == next_in);
+        assert_int_equal(lfc_try_recv(ch, &v), LFC_CLOSED);
+        assert_true(next_in > 5 * caps[c]); /* really went round */
+        lfc_chan_free(ch);
+    }
+}
+
+static void
+test_park_wrap_under_threads(void **state)
+{
+    (void)state;
+    long n = lfc_test_scaled(50000, 5000);
+    lfc_chan *ch = lfc__chan_new_at(3, sizeof(uint64_t), (uint64_t)-100);
+    assert_non_null(ch);
+    unsigned long progress = 0;
+    struct lfc_watchdog wd;
+    struct spsc_arg a = {ch, n, &progress};
+    pthread_t t;
+    lfc_watchdog_start(&wd, "wraparound spsc", &progress, 30);
+    assert_int_equal(pthread_create(&t, NULL, spsc_producer, &a), 0);
+    for (long i = 0; i < n; i++) {
+        uint64_t v;
+        assert_int_equal(lfc_recv(ch, &v), LFC_OK);
+        assert_true(v == (uint64_t)i);
+        lfc_progress_bump(&progress);
+    }
+    pthread_join(t, NULL);
+    lfc_watchdog_stop(&wd);
+    lfc_chan_free(ch);
+}
+
+int
+main(void)
+{
+    lfc_test_alarm(240);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_park_uncontended_makes_no_syscall,
+                                        setup_counting, teardown_counting),
+        cmocka_unit_test_setup_teardown(
+            test_park_send_wakes_one_close_wakes_all, setup_counting,
+            teardown_counting),
+        cmocka_unit_test_setup_teardown(test_park_spurious_wakeups_are_harmless,
+                                        setup_counting, teardown_counting),
+        cmocka_unit_test(test_park_positions_wrap_through_2_64),
+        cmocka_unit_test(test_park_wrap_under_threads),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
