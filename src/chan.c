@@ -78,15 +78,15 @@
  *     through differences, so wraparound is harmless (tested).
  *
  * Field table:
- *   | field        | written by                         | read by     | order |
- *   |--------------|------------------------------------|-------------|-------|
- *   | tail         | senders (CAS rlx), close (seqcst)  | all         | rlx/acq|
- *   | head         | receivers, retracting senders (CAS)| all         | rlx   |
- *   | slot stamp   | claimer of the position (rel)      | both sides  | acq   |
- *   | slot payload | claimer of the position (plain)    | the other   | via stamp |
- *   | rx_ec/tx_ec/ack_ec | see park.c                   |             |       |
- *   | tx_spin      | waiting senders (rlx)              | same        | rlx   |
- *   | rx_spin      | waiting receivers (rlx)            | same        | rlx   |
+ *   | field        | written by                         | read by | order  |
+ *   |--------------|------------------------------------|---------|--------|
+ *   | tail         | senders (CAS), close (seqcst RMW)  | all     | rlx/acq|
+ *   | head         | receivers, retracting senders (CAS)| all     | rlx    |
+ *   | slot stamp   | claimer of the position            | both    | rel/acq|
+ *   | slot payload | claimer of the position (plain)    | other   | stamp  |
+ *   | rx/tx/ack_ec | see park.c                         |         |        |
+ *   | tx_spin      | senders, when waiting or waking    | both    | rlx    |
+ *   | rx_spin      | receivers, when waiting or waking  | both    | rlx    |
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -273,19 +273,19 @@ ring_try_recv(lfc_chan *ch, void *out, uint64_t *pos)
 
 /* Receivers wait and head has just moved to h (caller fenced). */
 static void
-wake_receivers_at(lfc_chan *ch, uint64_t h)
+wake_receivers_at(lfc_chan *ch, uint64_t h, struct lfc_spin *waker)
 {
     /* ORDER acq: after the caller's seqcst fence; a receiver woken here
      * rechecks with its own acq load, so this only picks whom to wake. */
     uint64_t s = lfc_load_acq_u64(slot_stamp(ch, h));
     if (s == h + 1) {
-        lfc__ec_wake(&ch->rx_ec, 1); /* a value is ready at the new head */
+        lfc__ec_wake(&ch->rx_ec, 1, waker); /* ready at the new head */
         return;
     }
     /* ORDER acq: pairs with the seqcst RMW in lfc_close(). */
     uint64_t tail = lfc_load_acq_u64(&ch->tail);
     if ((tail & ch->mark) && (tail & ~ch->mark) == h)
-        lfc__ec_wake(&ch->rx_ec, INT32_MAX); /* closed and drained: all */
+        lfc__ec_wake(&ch->rx_ec, INT32_MAX, waker); /* closed, drained */
 }
 
 /* Senders wait and tail has just moved to t (caller fenced). */
@@ -294,7 +294,7 @@ wake_senders_at(lfc_chan *ch, uint64_t t)
 {
     /* ORDER acq: as in wake_receivers_at(); only picks whom to wake. */
     if (lfc_load_acq_u64(slot_stamp(ch, t)) == t)
-        lfc__ec_wake(&ch->tx_ec, 1); /* the new tail slot is free */
+        lfc__ec_wake(&ch->tx_ec, 1, &ch->tx_spin); /* new tail slot free */
 }
 
 /* After publishing position p: wake a receiver, and a sender if the next
@@ -306,7 +306,7 @@ after_send(lfc_chan *ch, uint64_t p)
      * waiters loads (store→load); pairs with the waiters'
      * announce-then-recheck in lfc__ec_wait(). */
     lfc_fence_seqcst();
-    lfc__ec_signal_fenced(&ch->rx_ec);
+    lfc__ec_signal_fenced(&ch->rx_ec, &ch->tx_spin);
     if (lfc_unlikely(lfc__ec_has_waiters(&ch->tx_ec)))
         wake_senders_at(ch, next_pos(ch, p));
 }
@@ -321,13 +321,13 @@ after_free(lfc_chan *ch, uint64_t p)
      * waiters loads (store→load); pairs with the waiters'
      * announce-then-recheck in lfc__ec_wait(). */
     lfc_fence_seqcst();
-    lfc__ec_signal_fenced(&ch->tx_ec);
+    lfc__ec_signal_fenced(&ch->tx_ec, &ch->rx_spin);
     /* Broadcast: a sender whose value was taken earlier may still be
      * parked here beside the one whose value we just took. */
     if (ch->unbuffered)
-        lfc__ec_broadcast_fenced(&ch->ack_ec);
+        lfc__ec_broadcast_fenced(&ch->ack_ec, &ch->rx_spin);
     if (lfc_unlikely(lfc__ec_has_waiters(&ch->rx_ec)))
-        wake_receivers_at(ch, next_pos(ch, p));
+        wake_receivers_at(ch, next_pos(ch, p), &ch->rx_spin);
 }
 
 /* ---- operations as try functions for lfc__ec_wait ---------------------- */
@@ -385,9 +385,9 @@ unbuf_retract(lfc_chan *ch, uint64_t pos)
      * after_free(): a sender may wait for the slot, and if the channel is
      * closed, head has just reached tail and receivers must learn it. */
     lfc_fence_seqcst();
-    lfc__ec_signal_fenced(&ch->tx_ec);
+    lfc__ec_signal_fenced(&ch->tx_ec, &ch->tx_spin);
     if (lfc__ec_has_waiters(&ch->rx_ec))
-        wake_receivers_at(ch, next_pos(ch, pos));
+        wake_receivers_at(ch, next_pos(ch, pos), &ch->tx_spin);
     return true;
 }
 
@@ -423,13 +423,14 @@ unbuf_await_taken(lfc_chan *ch, uint64_t pos, int64_t deadline_ns)
     struct ack_op op = {ch, pos};
     int r = ack_try(&op);
     if (r == LFC_AGAIN)
-        r = lfc__ec_wait(&ch->ack_ec, &ch->tx_spin, ack_try, &op,
+        r = lfc__ec_wait(&ch->ack_ec, &ch->tx_spin, &ch->rx_spin, ack_try, &op,
                          deadline_ns);
     if (r == LFC_TIMEDOUT) {
         if (unbuf_retract(ch, pos))
             return LFC_TIMEDOUT;
         /* A receiver claimed it and is copying it out: a bounded wait. */
-        r = lfc__ec_wait(&ch->ack_ec, &ch->tx_spin, ack_try, &op, INT64_MAX);
+        r = lfc__ec_wait(&ch->ack_ec, &ch->tx_spin, &ch->rx_spin, ack_try, &op,
+                         INT64_MAX);
     }
     return r;
 }
@@ -440,7 +441,7 @@ unbuf_send(lfc_chan *ch, const void *elem, int64_t deadline_ns)
     struct send_op op = {ch, elem, 0};
     int r = send_try(&op);
     if (r == LFC_AGAIN)
-        r = lfc__ec_wait(&ch->tx_ec, &ch->tx_spin, send_try, &op,
+        r = lfc__ec_wait(&ch->tx_ec, &ch->tx_spin, &ch->rx_spin, send_try, &op,
                          deadline_ns);
     if (r != LFC_OK)
         return r; /* closed or timed out: nothing was offered */
@@ -465,7 +466,7 @@ unbuf_try_send(lfc_chan *ch, const void *elem)
      * lfc__ec_wait(): if we still count it, it will see our offer. */
     lfc_fence_seqcst();
     if (lfc__ec_has_waiters(&ch->rx_ec)) {
-        lfc__ec_signal_fenced(&ch->rx_ec);
+        lfc__ec_signal_fenced(&ch->rx_ec, &ch->tx_spin);
     } else if (unbuf_retract(ch, pos)) {
         return LFC_AGAIN; /* every receiver left before seeing it */
     }
@@ -571,7 +572,7 @@ lfc_send_until(lfc_chan *ch, const void *elem, int64_t deadline_ns)
     int r = send_try(&op);
     if (lfc_likely(r != LFC_AGAIN))
         return r;
-    return lfc__ec_wait(&ch->tx_ec, &ch->tx_spin, send_try, &op,
+    return lfc__ec_wait(&ch->tx_ec, &ch->tx_spin, &ch->rx_spin, send_try, &op,
                         deadline_ns);
 }
 
@@ -599,7 +600,7 @@ lfc_recv_until(lfc_chan *ch, void *out, int64_t deadline_ns)
     int r = recv_try(&op);
     if (lfc_likely(r != LFC_AGAIN))
         return r;
-    return lfc__ec_wait(&ch->rx_ec, &ch->rx_spin, recv_try, &op,
+    return lfc__ec_wait(&ch->rx_ec, &ch->rx_spin, &ch->tx_spin, recv_try, &op,
                         deadline_ns);
 }
 
@@ -623,9 +624,9 @@ lfc_close(lfc_chan *ch)
     /* ORDER seqcst: the mark before the waiters loads (store→load);
      * pairs with every waiter's announce-then-recheck. */
     lfc_fence_seqcst();
-    lfc__ec_broadcast_fenced(&ch->rx_ec);
-    lfc__ec_broadcast_fenced(&ch->tx_ec);
-    lfc__ec_broadcast_fenced(&ch->ack_ec);
+    lfc__ec_broadcast_fenced(&ch->rx_ec, NULL);
+    lfc__ec_broadcast_fenced(&ch->tx_ec, NULL);
+    lfc__ec_broadcast_fenced(&ch->ack_ec, NULL);
     return LFC_OK;
 }
 

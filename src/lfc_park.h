@@ -35,6 +35,8 @@ struct lfc_ec {
  */
 struct lfc_spin {
     uint32_t budget; /* written by waiters of this side (relaxed) */
+    int32_t cpu;     /* CPU a waiter of this side last ran on, or -1;
+                        written by waiters of this side (relaxed) */
 };
 
 /* A try function: LFC_AGAIN means "not yet, keep waiting"; any other
@@ -52,12 +54,21 @@ void lfc__spin_init(struct lfc_spin *s) LFC_INTERNAL;
  *
  * The caller has usually just tried once itself; the spin phase polls
  * again before parking. try() must be safe to call any number of times.
+ * spin is this side's spin state; partner (may be NULL) is the side whose
+ * progress we wait for: if its waiters last ran on our CPU, spinning
+ * cannot help and we yield instead.
  */
-int lfc__ec_wait(struct lfc_ec *ec, struct lfc_spin *spin, lfc__try_fn try_fn,
-                 void *arg, int64_t deadline_ns) LFC_INTERNAL;
+int lfc__ec_wait(struct lfc_ec *ec, struct lfc_spin *spin,
+                 const struct lfc_spin *partner, lfc__try_fn try_fn, void *arg,
+                 int64_t deadline_ns) LFC_INTERNAL;
 
-/* Slow part of signal/broadcast: bump seq and wake; out of line. */
-void lfc__ec_wake(struct lfc_ec *ec, int n) LFC_INTERNAL;
+/*
+ * Slow part of signal/broadcast: bump seq and wake; out of line. waker (may
+ * be NULL) is the waking thread's own side: its CPU is recorded there, so
+ * the woken thread can tell whether its partner shares its CPU.
+ */
+void lfc__ec_wake(struct lfc_ec *ec, int n,
+                  struct lfc_spin *waker) LFC_INTERNAL;
 
 /*
  * Wake one waiter of ec, if any has announced. The caller has published its
@@ -68,21 +79,21 @@ void lfc__ec_wake(struct lfc_ec *ec, int n) LFC_INTERNAL;
  * signals.
  */
 static inline void
-lfc__ec_signal_fenced(struct lfc_ec *ec)
+lfc__ec_signal_fenced(struct lfc_ec *ec, struct lfc_spin *waker)
 {
     /* ORDER rlx: the caller's seqcst fence orders this load after the
      * publication; a stale 0 means the waiter's recheck sees the state. */
     if (lfc_unlikely(lfc_load_rlx_u32(&ec->waiters) != 0))
-        lfc__ec_wake(ec, 1);
+        lfc__ec_wake(ec, 1, waker);
 }
 
 /* As lfc__ec_signal_fenced(), but wakes every announced waiter. */
 static inline void
-lfc__ec_broadcast_fenced(struct lfc_ec *ec)
+lfc__ec_broadcast_fenced(struct lfc_ec *ec, struct lfc_spin *waker)
 {
     /* ORDER rlx: as in lfc__ec_signal_fenced(). */
     if (lfc_load_rlx_u32(&ec->waiters) != 0)
-        lfc__ec_wake(ec, INT32_MAX);
+        lfc__ec_wake(ec, INT32_MAX, waker);
 }
 
 /* Whether any waiter has announced (a hint: may be stale at once). */

@@ -81,17 +81,33 @@
  * and the fences make these accesses SC) by the stress tests, not by a
  * model checker; see the issue notes.
  *
- * Spin policy: the budget (in polls) is per ec side. A spin that succeeds
- * after k polls pulls the budget 1/8 of the way toward 2k + 16; a spin
- * that fails (the thread had to park) shrinks it by 1/8, down to a floor
- * that keeps probing cheap. So a partner on another core, which hands over
- * in well under a microsecond, keeps spinning worthwhile, and a partner on
- * the same core (where spinning only delays the context switch) drives the
- * budget to the floor. lfc_spin_set_limit() overrides it process-wide.
+ * Spin policy. Spinning pays only while the partner runs on another core:
+ * a handoff there is a cache-line transfer (well under a microsecond),
+ * while waking a parked thread costs microseconds (tens of them when the
+ * host must wake a halted vCPU). Two signals steer it, both per side of
+ * each channel:
+ *   - Same core: each side records the CPU its waiters last ran on
+ *     (sched_getcpu(), which glibc answers from the rseq area). If the
+ *     side we wait for last ran on our CPU, spinning would only delay the
+ *     context switch it needs, so we skip it and yield the CPU a couple of
+ *     times (a yield hands over in about a microsecond, a futex sleep and
+ *     wake cost several) before parking.
+ *   - Otherwise the budget (in polls) adapts. A spin that succeeds after k
+ *     polls pulls it 1/8 of the way toward 2k + SPIN_FLOOR. A spin that
+ *     fails is judged by how long the park then lasted: if a spin of that
+ *     length would have covered it (it is under the ceiling), the budget
+ *     moves toward twice that; if not (an idle channel), toward the floor.
+ *     The first rule shrinks the budget to what handoffs really need; the
+ *     second breaks the cycle where both ends of a cross-core handoff
+ *     park because each one's wake-up is slower than the other's spin.
+ * The worst case, an idle channel, costs one spin of at most the current
+ * budget (bounded by SPIN_CEIL) per wait, shrinking with every long park.
+ * lfc_spin_set_limit() overrides all of it with a fixed budget.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <linux/futex.h>
 #include <sched.h>
 #include <sys/syscall.h>
@@ -103,9 +119,10 @@
 #include "lfc_park.h"
 
 enum {
-    SPIN_FLOOR = 16,   /* polls: probing cost ~0.3 us when spinning fails */
-    SPIN_CEIL = 4096,  /* polls: ~40-100 us, past a futex wake's cost */
-    SPIN_INITIAL = 256 /* polls: a few us, enough for a cross-core partner */
+    SPIN_FLOOR = 16,    /* polls: probing cost ~0.3 us when spinning fails */
+    SPIN_CEIL = 8192,   /* polls: ~100 us, past a cross-vCPU futex wake */
+    SPIN_INITIAL = 256, /* polls: a few us, enough for a cross-core partner */
+    SPIN_YIELDS = 2     /* yields before parking when sharing a CPU */
 };
 
 /* Process-wide override; LFC_SPIN_ADAPTIVE (-1) means per-ec adaptive. */
@@ -160,15 +177,14 @@ static void
 futex_wake_real(uint32_t *word, int n)
 {
     int saved = errno;
-    long rc = syscall(SYS_futex, word, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, n,
-                      NULL, NULL, 0);
+    long rc = syscall(SYS_futex, word, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, n, NULL,
+                      NULL, 0);
     if (rc < 0)
         LFC_PANIC("unexpected errno from FUTEX_WAKE");
     errno = saved;
 }
 
-static const struct lfc__park_ops real_ops = {futex_wait_real,
-                                              futex_wake_real};
+static const struct lfc__park_ops real_ops = {futex_wait_real, futex_wake_real};
 static const struct lfc__park_ops *g_ops = &real_ops; /* tests swap it */
 
 void
@@ -200,6 +216,33 @@ void
 lfc__spin_init(struct lfc_spin *s)
 {
     s->budget = SPIN_INITIAL; /* before the object is shared */
+    s->cpu = -1;
+}
+
+/*
+ * Record our CPU for this side; return whether the partner side last ran on
+ * it, as a waiter or as a waker (so spinning cannot help).
+ */
+static void
+spin_note_cpu(struct lfc_spin *spin, int cpu)
+{
+    /* ORDER rlx: a heuristic hint; written only when it changes, to keep
+     * the line clean. */
+    if (cpu >= 0 && lfc_load_rlx_int(&spin->cpu) != cpu) {
+        /* ORDER rlx: as above. */
+        lfc_store_rlx_int(&spin->cpu, cpu);
+    }
+}
+
+static bool
+spin_same_cpu(struct lfc_spin *spin, const struct lfc_spin *partner)
+{
+    int cpu = sched_getcpu();
+    if (cpu < 0)
+        return false;
+    spin_note_cpu(spin, cpu);
+    /* ORDER rlx: a hint; a stale value costs one wasted spin or yield. */
+    return partner && lfc_load_rlx_int(&partner->cpu) == cpu;
 }
 
 /* The budget for this wait, and whether it adapts. */
@@ -230,18 +273,38 @@ spin_adjust(struct lfc_spin *s, uint32_t old, uint32_t target, uint32_t div)
     }
 }
 
+/*
+ * A spin of `budget` polls took spin_ns and failed; the park that followed
+ * lasted park_ns. If a spin that long fits under the ceiling, aim for
+ * twice it (next time we catch the partner spinning); otherwise the
+ * channel was idle and spinning only costs: aim for the floor.
+ */
+static void
+spin_learn_from_park(struct lfc_spin *s, uint32_t budget, int64_t spin_ns,
+                     int64_t park_ns)
+{
+    int64_t per_poll = spin_ns / (int64_t)budget;
+    if (per_poll < 1)
+        per_poll = 1;
+    int64_t polls = park_ns / per_poll;
+    uint32_t target = polls < SPIN_CEIL ? (uint32_t)(2 * polls) : 0;
+    spin_adjust(s, budget, target, 8);
+}
+
 /* ---- waiting ------------------------------------------------------------ */
 
 void
 lfc__ec_init(struct lfc_ec *ec)
 {
-    ec->seq = 0;     /* before the object is shared */
+    ec->seq = 0; /* before the object is shared */
     ec->waiters = 0;
 }
 
 void
-lfc__ec_wake(struct lfc_ec *ec, int n)
+lfc__ec_wake(struct lfc_ec *ec, int n, struct lfc_spin *waker)
 {
+    if (waker)
+        spin_note_cpu(waker, sched_getcpu());
     /* ORDER rel: pairs with the acq load of seq in lfc__ec_wait(): a waiter
      * that reads the bumped seq sees the state published before it. */
     lfc_faa_rel_u32(&ec->seq, 1);
@@ -249,16 +312,26 @@ lfc__ec_wake(struct lfc_ec *ec, int n)
 }
 
 int
-lfc__ec_wait(struct lfc_ec *ec, struct lfc_spin *spin, lfc__try_fn try_fn,
-             void *arg, int64_t deadline_ns)
+lfc__ec_wait(struct lfc_ec *ec, struct lfc_spin *spin,
+             const struct lfc_spin *partner, lfc__try_fn try_fn, void *arg,
+             int64_t deadline_ns)
 {
     int adaptive;
     uint32_t budget = spin_budget(spin, &adaptive);
+    int yields = 0;
+    int64_t spin_start = 0;
+    int64_t park_start = 0;
     int r;
 
-    if (budget != 0 && deadline_ns != INT64_MAX &&
+    if (adaptive && spin_same_cpu(spin, partner)) {
+        budget = 0; /* the partner needs our CPU: yield it instead */
+        yields = SPIN_YIELDS;
+    }
+    if ((budget != 0 || yields != 0) && deadline_ns != INT64_MAX &&
         lfc__now_ns() >= deadline_ns)
-        budget = 0; /* already late: no point spinning */
+        budget = 0, yields = 0; /* already late: no point spinning */
+    if (adaptive && budget != 0)
+        spin_start = lfc__now_ns();
 
     /* Spin phase. Woken by nothing: each poll rechecks the state. */
     for (uint32_t i = 0; i < budget; i++) {
@@ -270,9 +343,16 @@ lfc__ec_wait(struct lfc_ec *ec, struct lfc_spin *spin, lfc__try_fn try_fn,
             return r;
         }
     }
-    if (adaptive && budget != 0)
-        spin_adjust(spin, budget, 0, 8);
-
+    /* Yield phase (sharing a CPU only). Bounded: an idle partner costs at
+     * most SPIN_YIELDS system calls before we park. */
+    for (int i = 0; i < yields; i++) {
+        sched_yield();
+        r = try_fn(arg);
+        if (r != LFC_AGAIN)
+            return r;
+    }
+    if (spin_start != 0)
+        park_start = lfc__now_ns();
 
     /* ORDER seqcst: announce; with the fence below, forbids the
      * waker's "publish; fence; load waiters" from missing us while our
@@ -306,6 +386,9 @@ lfc__ec_wait(struct lfc_ec *ec, struct lfc_spin *spin, lfc__try_fn try_fn,
         int last = try_fn(arg);
         if (last != LFC_AGAIN)
             r = last;
+    } else if (park_start != 0) {
+        spin_learn_from_park(spin, budget, park_start - spin_start,
+                             lfc__now_ns() - park_start);
     }
     return r;
 }

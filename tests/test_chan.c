@@ -6,11 +6,12 @@
  *
  * The headers are the contract: every expectation below cites behaviour the
  * header documents. Scenarios adapted from Go's runtime/chan_test.go
- * (TestChan's blocking and close checks, TestNonblockRecvRace,
- * TestSelfSelect-style unbuffered handoffs) and crossbeam-channel's
- * tests/array.rs and tests/zero.rs (len/capacity, try_ calls on full and
- * empty, "recv_timeout" and "send_timeout", disconnect wakes everybody),
- * rewritten in C.
+ * (TestChan's blocking, close and FIFO checks; TestNonblockRecvRace's
+ * receive racing close) and crossbeam-channel's tests/array.rs and
+ * tests/zero.rs (len and capacity, try_ calls on full and empty,
+ * recv_timeout and send_timeout, disconnection waking every waiter),
+ * rewritten in C. The slow-send wake-up tests are our own: they widen the
+ * window between a sender claiming a slot and publishing it.
  *
  * Rules kept here:
  *   - cmocka assertions run only on the test's own thread; helper threads

@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Benchmark utilities: clock, CPU list, spin-then-yield, the watchdog.
+ *
+ * The watchdog is one detached thread that wakes every second and sums the
+ * per-thread progress counters of the running workload. If the sum has not
+ * moved for BENCH_WATCHDOG_S seconds while a workload is running, it prints
+ * the workload's name and every counter, and aborts: a lost wake-up shows
+ * up as a clear message within 30 s, not as a hung CI job.
+ */
+#define _GNU_SOURCE
+#include "bench.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define BENCH_WATCHDOG_S 30
+#define BENCH_SLOTS 64
+
+int64_t
+bench_now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+const char *
+bench_pin_name(enum bench_pin pin)
+{
+    switch (pin) {
+    case BENCH_PIN_NONE:
+        return "none";
+    case BENCH_PIN_SPLIT:
+        return "split";
+    case BENCH_PIN_SAME:
+        return "same";
+    }
+    return "?";
+}
+
+int
+bench_ncpus(void)
+{
+    cpu_set_t set;
+
+    if (sched_getaffinity(0, sizeof(set), &set) != 0)
+        return 1;
+    return CPU_COUNT(&set);
+}
+
+static inline void
+cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield" ::: "memory");
+#else
+    __asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+void
+bench_backoff(unsigned *spins)
+{
+    if (*spins < BENCH_SPIN_POLLS) {
+        (*spins)++;
+        cpu_relax();
+    } else {
+        sched_yield();
+    }
+}
+
+/* ---- Watchdog ----------------------------------------------------------- */
+
+struct slot {
+    _Alignas(64) uint64_t count; /* written by its workload thread */
+};
+
+static struct slot slots[BENCH_SLOTS];
+static const char *watch_what;  /* written by bench_watch_begin/end */
+static int watch_n;             /* number of slots in use */
+static unsigned watch_gen;      /* bumped by every begin */
+
+void
+bench_progress(int slot, uint64_t count)
+{
+    if (slot >= 0 && slot < BENCH_SLOTS)
+        __atomic_store_n(&slots[slot].count, count, __ATOMIC_RELAXED);
+}
+
+void
+bench_watch_begin(const char *what, int nslots)
+{
+    int i;
+
+    for (i = 0; i < BENCH_SLOTS; i++)
+        __atomic_store_n(&slots[i].count, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&watch_n, nslots < BENCH_SLOTS ? nslots : BENCH_SLOTS,
+                     __ATOMIC_RELAXED);
+    __atomic_add_fetch(&watch_gen, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&watch_what, what, __ATOMIC_RELEASE);
+}
+
+void
+bench_watch_end(void)
+{
+    __atomic_store_n(&watch_what, NULL, __ATOMIC_RELEASE);
+}
+
+static void *
+watchdog_main(void *arg)
+{
+    unsigned gen = 0;
+    uint64_t last = 0;
+    int still = 0;
+
+    (void)arg;
+    for (;;) {
+        const char *what;
+        uint64_t sum = 0;
+        unsigned g;
+        int n;
+        int i;
+
+        sleep(1);
+        what = __atomic_load_n(&watch_what, __ATOMIC_ACQUIRE);
+        g = __atomic_load_n(&watch_gen, __ATOMIC_RELAXED);
+        if (what == NULL || g != gen) {
+            gen = g;
+            still = 0;
+            last = UINT64_MAX;
+            continue;
+        }
+        n = __atomic_load_n(&watch_n, __ATOMIC_RELAXED);
+        for (i = 0; i < n; i++)
+            sum += __atomic_load_n(&slots[i].count, __ATOMIC_RELAXED);
+        if (sum != last) {
+            last = sum;
+            still = 0;
+            continue;
+        }
+        if (++still < BENCH_WATCHDOG_S)
+            continue;
+        fprintf(stderr,
+                "\nlfc_bench: WATCHDOG: %s made no progress for %d s "
+                "(deadlock or lost wake-up?); per-thread message counts:",
+                what, BENCH_WATCHDOG_S);
+        for (i = 0; i < n; i++)
+            fprintf(stderr, " %llu",
+                    (unsigned long long)__atomic_load_n(&slots[i].count,
+                                                        __ATOMIC_RELAXED));
+        fprintf(stderr, "\nlfc_bench: aborting\n");
+        abort();
+    }
+    return NULL;
+}
+
+void
+bench_watchdog_start(void)
+{
+    static int started;
+    pthread_t t;
+
+    if (started++)
+        return;
+    if (pthread_create(&t, NULL, watchdog_main, NULL) != 0) {
+        fprintf(stderr, "lfc_bench: cannot start the watchdog thread\n");
+        exit(2);
+    }
+    pthread_detach(t);
+}
