@@ -22,7 +22,8 @@
 #
 # Environment:
 #   LFC_TEST_SCALE  test size factor (default 1). The plain run uses it as is;
-#                   ASan runs at 0.25x and TSan at 0.1x of it.
+#                   ASan (with LFC_DEBUG_YIELD) and TSan
+#                   run at 0.5x of it.
 #   LFC_JOBS        parallel build and ctest jobs (default 2)
 #   CC              compiler for fresh build trees (default: cc, i.e. gcc 12
 #                   on Debian 12; gcc's TSan and ASan both work there)
@@ -114,7 +115,7 @@ info() {
     echo "host:    $(uname -srm), $(nproc) CPUs"
     echo "cc:      $(${CC:-cc} --version | head -n 1)"
     echo "cmake:   $(cmake --version | head -n 1)"
-    echo "scale:   plain $base_scale, asan $(scaled 0.25), tsan $(scaled 0.1)"
+    echo "scale:   plain $base_scale, asan $(scaled 0.5) with debug yields, tsan $(scaled 0.5)"
 }
 
 configure_and_build() {
@@ -172,12 +173,15 @@ check_exports() {
 build_asan() {
     # -O1 is ASan's recommended level. RelWithDebInfo flags are spelled out
     # without -DNDEBUG so LFC_ASSERT stays on. No -Werror: optimisation
-    # under instrumentation produces warnings of its own.
+    # under instrumentation produces warnings of its own. LFC_DEBUG_YIELD
+    # adds random yields at the slow-path windows (between claiming a slot
+    # and publishing it, between announcing a waiter and sleeping), so this
+    # run explores interleavings the plain one rarely reaches.
     configure_and_build "$asan_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DCMAKE_C_FLAGS_RELWITHDEBINFO="-O1 -g" \
         -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -g" \
         -DLFC_WERROR=OFF -DLFC_SANITIZE=address,undefined \
-        -DLFC_DEBUG_YIELD=OFF
+        -DLFC_DEBUG_YIELD=ON
 }
 
 test_asan() {
@@ -185,7 +189,7 @@ test_asan() {
     export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1${UBSAN_OPTIONS:+:$UBSAN_OPTIONS}"
     echo "ASAN_OPTIONS=$ASAN_OPTIONS"
     echo "UBSAN_OPTIONS=$UBSAN_OPTIONS"
-    run_ctest "$asan_dir" "$(scaled 0.25)"
+    run_ctest "$asan_dir" "$(scaled 0.5)"
 }
 
 build_tsan() {
@@ -213,7 +217,7 @@ test_tsan() {
         echo "tsan: 'unexpected memory mapping': running under setarch -R"
         wrap=(setarch "$(uname -m)" -R)
     fi
-    run_ctest "$tsan_dir" "$(scaled 0.1)" "${wrap[@]}"
+    run_ctest "$tsan_dir" "$(scaled 0.5)" "${wrap[@]}"
 }
 
 install_tree() {
