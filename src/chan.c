@@ -87,6 +87,7 @@
  *   | rx/tx/ack_ec | see park.c                         |         |        |
  *   | tx_spin      | senders, when waiting or waking    | both    | rlx    |
  *   | rx_spin      | receivers, when waiting or waking  | both    | rlx    |
+ *   | refs         | retain/release (RMW)               | same    | acqrel |
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -95,6 +96,7 @@
 
 #include "lfchan/chan.h"
 #include "lfc_atomic.h"
+#include "lfc_chan_internal.h"
 #include "lfc_common.h"
 #include "lfc_park.h"
 
@@ -108,6 +110,7 @@ struct lfc_chan {
     size_t cap;           /* capacity given by the user */
     size_t elem_size;
     bool unbuffered;
+    uint32_t refs; /* references; RMW by lfc__chan_retain/release */
 
     /* Senders' line. */
     LFC_CACHE_ALIGNED uint64_t tail; /* senders (CAS), lfc_close (RMW) */
@@ -133,11 +136,6 @@ _Static_assert(offsetof(struct lfc_chan, rx_ec) -
                "event counts must not share the head's line");
 _Static_assert(sizeof(struct lfc_chan) % LFC_CACHELINE == 0,
                "slots start on a cache line");
-
-/* Internal constructor, also used by tests to start the counters near
- * 2^64 and check wraparound. */
-lfc_chan *lfc__chan_new_at(size_t capacity, size_t elem_size,
-                           uint64_t start_lap) LFC_INTERNAL;
 
 /* ---- positions and slots -------------------------------------------- */
 
@@ -516,6 +514,7 @@ lfc__chan_new_at(size_t capacity, size_t elem_size, uint64_t start_lap)
     ch->cap = capacity;
     ch->elem_size = elem_size;
     ch->unbuffered = capacity == 0;
+    ch->refs = 1; /* the caller's */
 
     uint64_t start = start_lap * ch->one_lap; /* wraps: fine, see above */
     ch->head = start;
@@ -539,9 +538,27 @@ lfc_chan_new(size_t capacity, size_t elem_size)
 }
 
 void
+lfc__chan_retain(lfc_chan *ch)
+{
+    /* ORDER rlx: taking a reference needs no ordering; the caller already
+     * holds one, so the count cannot reach zero meanwhile. */
+    lfc_faa_rlx_u32(&ch->refs, 1);
+}
+
+void
+lfc__chan_release(lfc_chan *ch)
+{
+    /* ORDER acqrel: rel orders our uses of the channel before the count
+     * drops; acq on the last drop orders the free after everyone's. */
+    if (lfc_faa_acqrel_u32(&ch->refs, (uint32_t)-1) == 1)
+        free(ch);
+}
+
+void
 lfc_chan_free(lfc_chan *ch)
 {
-    free(ch);
+    if (ch)
+        lfc__chan_release(ch);
 }
 
 static inline bool

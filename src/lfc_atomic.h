@@ -91,6 +91,16 @@ lfc_faa_rel_u32(uint32_t *p, uint32_t v)
     return __atomic_fetch_add(p, v, __ATOMIC_RELEASE);
 }
 static inline uint32_t
+lfc_faa_rlx_u32(uint32_t *p, uint32_t v)
+{
+    return __atomic_fetch_add(p, v, __ATOMIC_RELAXED);
+}
+static inline uint32_t
+lfc_faa_acqrel_u32(uint32_t *p, uint32_t v)
+{
+    return __atomic_fetch_add(p, v, __ATOMIC_ACQ_REL);
+}
+static inline uint32_t
 lfc_faa_seqcst_u32(uint32_t *p, uint32_t v)
 {
     return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST);
@@ -220,6 +230,19 @@ lfc_faa_rel_u32(uint32_t *p, uint32_t v)
 {
     ck_pr_fence_release();
     return ck_pr_faa_32(p, v);
+}
+static inline uint32_t
+lfc_faa_rlx_u32(uint32_t *p, uint32_t v)
+{
+    return ck_pr_faa_32(p, v);
+}
+static inline uint32_t
+lfc_faa_acqrel_u32(uint32_t *p, uint32_t v)
+{
+    ck_pr_fence_release();
+    uint32_t old = ck_pr_faa_32(p, v);
+    ck_pr_fence_acquire();
+    return old;
 }
 static inline uint32_t
 lfc_faa_seqcst_u32(uint32_t *p, uint32_t v)
