@@ -1,0 +1,1133 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Channel workloads, written once against struct bench_ops so that lfchan,
+ * the mutex channel, ck_ring and wfcqueue run the very same code.
+ *
+ * throughput  P producers send `msgs` messages in total (or as many as
+ *             they can in `max_s` seconds, whichever ends first); C
+ *             consumers receive until LFC_CLOSED. The last producer to
+ *             finish closes the channel, so every send has returned before
+ *             close. Each message carries (producer, sequence number); a
+ *             64-byte message also carries a check pattern in its other
+ *             words. Each consumer checks that every producer's sequence
+ *             numbers arrive strictly increasing and that 64-byte payloads
+ *             are intact; afterwards the per-producer counts and sums of
+ *             what was received must equal what was sent.
+ * pingpong    A sends i on one capacity-1 channel, B echoes it back on
+ *             another; A checks the echo and records every round trip.
+ * latency     one producer sends at a fixed rate (below saturation), each
+ *             message stamped with its *scheduled* send time, so a stalled
+ *             channel shows up as latency instead of hiding as a slower
+ *             send rate (no coordinated omission); the consumer records
+ *             receive time minus stamp.
+ *
+ * Wall time runs from the first producer's start (after a start barrier:
+ * thread creation and pinning are not timed) to the last consumer's
+ * LFC_CLOSED. CPU time is getrusage(RUSAGE_SELF) around the whole run,
+ * thread creation included, so a design that spins shows what it burns.
+ */
+#define _GNU_SOURCE
+#include "bench.h"
+
+#include <lfchan.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#define MAXP 8 /* producers per workload */
+#define MAXC 8 /* consumers per workload */
+#define SEQ_BITS 48
+#define SEQ_MASK ((UINT64_C(1) << SEQ_BITS) - 1)
+#define PAT_K UINT64_C(0x9E3779B97F4A7C15)
+#define CHECK_EVERY 64 /* messages between deadline checks and progress */
+
+struct msg64 {
+    uint64_t w[8]; /* tag, timestamp, then tag ^ (PAT_K * i) */
+};
+
+/* ---- Shared run state ----------------------------------------------- */
+
+struct run {
+    const struct bench_case *c;
+    const struct bench_ops *ops;
+    void *ch;
+    void *ch2; /* pingpong: the echo channel */
+    pthread_barrier_t start;
+    int live_producers; /* the last producer to finish closes */
+    int failed;         /* set once, by the first thread to fail */
+    char err[256];      /* written by that thread */
+};
+
+struct worker {
+    _Alignas(64) struct run *run;
+    pthread_t th;
+    int id;   /* producer or consumer index */
+    int slot; /* watchdog slot */
+    int cpu;  /* -1: unpinned */
+    bool producer;
+    /* Producer results. */
+    uint64_t sent;
+    int64_t t_start;
+    bool capped; /* stopped by the time cap */
+    /* Consumer results. */
+    uint64_t got;
+    int64_t t_done;
+    uint64_t last[MAXP];
+    uint64_t cnt[MAXP];
+    uint64_t sum[MAXP];
+    struct lfc_hist *hist; /* pingpong/latency only */
+};
+
+/* Record the first failure, and close the channel(s) so no thread stays
+ * blocked on a partner that has stopped. */
+static void
+fail(struct run *r, const char *fmt, ...)
+{
+    int zero = 0;
+    va_list ap;
+
+    if (__atomic_compare_exchange_n(&r->failed, &zero, 1, false,
+                                    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        va_start(ap, fmt);
+        vsnprintf(r->err, sizeof(r->err), fmt, ap);
+        va_end(ap);
+    }
+    r->ops->close(r->ch);
+    if (r->ch2 != NULL)
+        r->ops->close(r->ch2);
+}
+
+static bool
+failed(struct run *r)
+{
+    return __atomic_load_n(&r->failed, __ATOMIC_ACQUIRE) != 0;
+}
+
+static int
+pin_self(int cpu)
+{
+    cpu_set_t set;
+
+    if (cpu < 0)
+        return 0;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+/* Pin, then wait for everyone. Returns false if pinning failed. */
+static bool
+worker_begin(struct worker *w)
+{
+    int rc = pin_self(w->cpu);
+
+    if (rc != 0)
+        fail(w->run, "pthread_setaffinity_np(CPU %d): %s", w->cpu,
+             strerror(rc));
+    pthread_barrier_wait(&w->run->start);
+    return rc == 0;
+}
+
+static inline uint64_t
+tag_of(int pid, uint64_t seq)
+{
+    return ((uint64_t)pid << SEQ_BITS) | seq;
+}
+
+static void
+fill(void *buf, size_t msg, uint64_t tag, uint64_t stamp)
+{
+    if (msg == 8) {
+        memcpy(buf, &tag, 8);
+    } else {
+        struct msg64 *m = buf;
+        int i;
+
+        m->w[0] = tag;
+        m->w[1] = stamp;
+        for (i = 2; i < 8; i++)
+            m->w[i] = tag ^ (PAT_K * (uint64_t)i);
+    }
+}
+
+/* Checks one received message against the consumer's per-producer state.
+ * Returns false (and fails the run) on a mismatch. */
+static bool
+check(struct worker *w, const void *buf, int nprod)
+{
+    const struct bench_case *c = w->run->c;
+    uint64_t tag;
+    uint64_t seq;
+    int pid;
+
+    memcpy(&tag, buf, 8);
+    pid = (int)(tag >> SEQ_BITS);
+    seq = tag & SEQ_MASK;
+    if (pid < 0 || pid >= nprod || seq == 0) {
+        fail(w->run, "consumer %d: corrupt message %#" PRIx64, w->id, tag);
+        return false;
+    }
+    if (seq <= w->last[pid]) {
+        fail(w->run,
+             "consumer %d: producer %d's message %" PRIu64
+             " arrived after %" PRIu64 " (lost order or duplicate)",
+             w->id, pid, seq, w->last[pid]);
+        return false;
+    }
+    if (c->msg == 64) {
+        const struct msg64 *m = buf;
+        int i;
+
+        for (i = 2; i < 8; i++) {
+            if (m->w[i] != (tag ^ (PAT_K * (uint64_t)i))) {
+                fail(w->run,
+                     "consumer %d: torn 64-byte message from producer %d "
+                     "seq %" PRIu64 " (word %d)",
+                     w->id, pid, seq, i);
+                return false;
+            }
+        }
+    }
+    w->last[pid] = seq;
+    w->cnt[pid]++;
+    w->sum[pid] += seq;
+    return true;
+}
+
+static const char *
+status_name(int rc)
+{
+    return lfc_strerror(rc);
+}
+
+/* ---- Throughput --------------------------------------------------------- */
+
+static void *
+tp_producer(void *arg)
+{
+    struct worker *w = arg;
+    struct run *r = w->run;
+    const struct bench_case *c = r->c;
+    uint64_t share = c->msgs / (uint64_t)c->producers +
+                     ((uint64_t)w->id < c->msgs % (uint64_t)c->producers);
+    struct msg64 buf;
+    int64_t deadline;
+    uint64_t seq;
+
+    if (!worker_begin(w))
+        goto out;
+    w->t_start = bench_now_ns();
+    deadline = w->t_start + (int64_t)(c->max_s * 1e9);
+    for (seq = 1; seq <= share; seq++) {
+        int rc;
+
+        fill(&buf, c->msg, tag_of(w->id, seq), 0);
+        rc = r->ops->send(r->ch, &buf);
+        if (rc != LFC_OK) {
+            if (!failed(r))
+                fail(r, "producer %d: send returned %s", w->id,
+                     status_name(rc));
+            break;
+        }
+        w->sent = seq;
+        if (seq % CHECK_EVERY == 0) {
+            bench_progress(w->slot, seq);
+            if (bench_now_ns() >= deadline) {
+                w->capped = seq < share;
+                break;
+            }
+        }
+    }
+out:
+    /* Every send of ours has returned: the last one out closes. */
+    if (__atomic_sub_fetch(&r->live_producers, 1, __ATOMIC_ACQ_REL) == 0)
+        r->ops->close(r->ch);
+    return NULL;
+}
+
+static void *
+tp_consumer(void *arg)
+{
+    struct worker *w = arg;
+    struct run *r = w->run;
+    struct msg64 buf;
+
+    if (!worker_begin(w))
+        goto out;
+    for (;;) {
+        int rc = r->ops->recv(r->ch, &buf);
+
+        if (rc == LFC_CLOSED)
+            break;
+        if (rc != LFC_OK) {
+            fail(r, "consumer %d: recv returned %s", w->id, status_name(rc));
+            break;
+        }
+        if (!check(w, &buf, r->c->producers))
+            break;
+        if (++w->got % CHECK_EVERY == 0)
+            bench_progress(w->slot, w->got);
+    }
+out:
+    w->t_done = bench_now_ns();
+    return NULL;
+}
+
+/* ---- Ping-pong ---------------------------------------------------------- */
+
+static void *
+pp_pinger(void *arg)
+{
+    struct worker *w = arg;
+    struct run *r = w->run;
+    const struct bench_case *c = r->c;
+    int64_t prev;
+    int64_t deadline;
+    uint64_t i;
+
+    if (!worker_begin(w))
+        goto out;
+    w->t_start = bench_now_ns();
+    deadline = w->t_start + (int64_t)(c->max_s * 1e9);
+    prev = w->t_start;
+    for (i = 1; i <= c->msgs; i++) {
+        uint64_t v = 0;
+        int64_t now;
+        int rc;
+
+        rc = r->ops->send(r->ch, &i);
+        if (rc == LFC_OK)
+            rc = r->ops->recv(r->ch2, &v);
+        if (rc != LFC_OK) {
+            if (!failed(r))
+                fail(r, "pinger: round %" PRIu64 ": %s", i, status_name(rc));
+            break;
+        }
+        if (v != i) {
+            fail(r, "pinger: sent %" PRIu64 ", got back %" PRIu64, i, v);
+            break;
+        }
+        now = bench_now_ns();
+        lfc_hist_record(w->hist, (uint64_t)(now - prev));
+        prev = now;
+        w->sent = i;
+        if (i % CHECK_EVERY == 0) {
+            bench_progress(w->slot, i);
+            if (now >= deadline) {
+                w->capped = i < c->msgs;
+                break;
+            }
+        }
+    }
+    w->t_done = bench_now_ns();
+out:
+    r->ops->close(r->ch);
+    return NULL;
+}
+
+static void *
+pp_ponger(void *arg)
+{
+    struct worker *w = arg;
+    struct run *r = w->run;
+
+    if (!worker_begin(w))
+        return NULL;
+    for (;;) {
+        uint64_t v;
+        int rc = r->ops->recv(r->ch, &v);
+
+        if (rc == LFC_CLOSED)
+            break;
+        if (rc == LFC_OK)
+            rc = r->ops->send(r->ch2, &v);
+        if (rc != LFC_OK) {
+            if (!failed(r))
+                fail(r, "ponger: %s", status_name(rc));
+            break;
+        }
+        if (++w->got % CHECK_EVERY == 0)
+            bench_progress(w->slot, w->got);
+    }
+    return NULL;
+}
+
+/* ---- One-way latency at a fixed offered load ---------------------------- */
+
+static void *
+lat_producer(void *arg)
+{
+    struct worker *w = arg;
+    struct run *r = w->run;
+    const struct bench_case *c = r->c;
+    int64_t interval = (int64_t)(1e9 / (double)c->rate);
+    int64_t deadline;
+    struct msg64 buf;
+    uint64_t seq;
+
+    if (!worker_begin(w))
+        goto out;
+    w->t_start = bench_now_ns();
+    /* A channel that cannot sustain the load would make this run long. */
+    deadline = w->t_start + (int64_t)(c->max_s * 1e9);
+    for (seq = 1; seq <= c->msgs; seq++) {
+        int64_t due = w->t_start + (int64_t)(seq - 1) * interval;
+        int rc;
+
+        /* Yield while early: on a shared core the consumer must run. */
+        while (bench_now_ns() < due)
+            sched_yield();
+        fill(&buf, c->msg, tag_of(0, seq), (uint64_t)due);
+        rc = r->ops->send(r->ch, &buf);
+        if (rc != LFC_OK) {
+            if (!failed(r))
+                fail(r, "producer: send returned %s", status_name(rc));
+            break;
+        }
+        w->sent = seq;
+        if (seq % CHECK_EVERY == 0) {
+            bench_progress(w->slot, seq);
+            if (bench_now_ns() >= deadline) {
+                w->capped = seq < c->msgs;
+                break;
+            }
+        }
+    }
+    /* When the last send returned: tells whether the load was sustained. */
+    w->t_done = bench_now_ns();
+out:
+    r->ops->close(r->ch);
+    return NULL;
+}
+
+static void *
+lat_consumer(void *arg)
+{
+    struct worker *w = arg;
+    struct run *r = w->run;
+    struct msg64 buf;
+
+    if (!worker_begin(w))
+        goto out;
+    for (;;) {
+        int rc = r->ops->recv(r->ch, &buf);
+        int64_t now = bench_now_ns();
+
+        if (rc == LFC_CLOSED)
+            break;
+        if (rc != LFC_OK) {
+            fail(r, "consumer: recv returned %s", status_name(rc));
+            break;
+        }
+        if (!check(w, &buf, 1))
+            break;
+        lfc_hist_record(w->hist, (uint64_t)(now - (int64_t)buf.w[1]));
+        if (++w->got % CHECK_EVERY == 0)
+            bench_progress(w->slot, w->got);
+    }
+out:
+    w->t_done = bench_now_ns();
+    return NULL;
+}
+
+/* ---- Running a case ----------------------------------------------------- */
+
+/* CPUs for role `producer` index i under a placement; -1 = unpinned. */
+static int
+cpu_for(enum bench_pin pin, const int *cpus, int ncpu, bool producer, int i)
+{
+    int half;
+
+    switch (pin) {
+    case BENCH_PIN_NONE:
+        return -1;
+    case BENCH_PIN_SAME:
+        return cpus[0];
+    case BENCH_PIN_SPLIT:
+        if (ncpu < 2)
+            return -1;
+        half = ncpu / 2;
+        if (producer)
+            return cpus[i % half];
+        return cpus[half + i % (ncpu - half)];
+    }
+    return -1;
+}
+
+static int
+allowed_cpus(int *cpus, int max)
+{
+    cpu_set_t set;
+    int n = 0;
+    int i;
+
+    if (sched_getaffinity(0, sizeof(set), &set) != 0)
+        return 0;
+    for (i = 0; i < CPU_SETSIZE && n < max; i++)
+        if (CPU_ISSET(i, &set))
+            cpus[n++] = i;
+    return n;
+}
+
+static double
+tv_s(struct timeval tv)
+{
+    return (double)tv.tv_sec + (double)tv.tv_usec * 1e-6;
+}
+
+void
+bench_run(const struct bench_case *c, struct bench_result *res)
+{
+    struct worker w[MAXP + MAXC];
+    struct run r;
+    struct rusage ru0;
+    struct rusage ru1;
+    void *(*pfn)(void *);
+    void *(*cfn)(void *);
+    int cpus[CPU_SETSIZE];
+    int ncpu;
+    int np = c->producers;
+    int nc = c->consumers;
+    int nt = np + nc;
+    int started = 0;
+    int64_t t0 = INT64_MAX;
+    int64_t t1 = 0;
+    int i;
+    int p;
+
+    memset(res, 0, sizeof(*res));
+    lfc_hist_init(&res->hist);
+    res->ok = true;
+    if (np < 1 || np > MAXP || nc < 1 || nc > MAXC ||
+        (c->msg != 8 && c->msg != 64) ||
+        (c->kind != BENCH_THROUGHPUT && (np != 1 || nc != 1)) ||
+        (c->kind == BENCH_PINGPONG && c->msg != 8)) {
+        res->ok = false;
+        snprintf(res->err, sizeof(res->err), "bad case %s", c->name);
+        return;
+    }
+    ncpu = allowed_cpus(cpus, CPU_SETSIZE);
+    if (ncpu < 1) {
+        cpus[0] = 0;
+        ncpu = 1;
+    }
+    if (c->pin == BENCH_PIN_SPLIT && ncpu < 2)
+        snprintf(res->note, sizeof(res->note),
+                 "split ran unpinned: only 1 CPU");
+
+    memset(&r, 0, sizeof(r));
+    memset(w, 0, sizeof(w));
+    r.c = c;
+    r.ops = c->ops;
+    r.live_producers = np;
+    if (r.ops->setup != NULL)
+        r.ops->setup();
+    r.ch = r.ops->make(c->cap, c->msg);
+    if (c->kind == BENCH_PINGPONG)
+        r.ch2 = r.ops->make(c->cap, c->msg);
+    if (r.ch == NULL || (c->kind == BENCH_PINGPONG && r.ch2 == NULL)) {
+        res->ok = false;
+        snprintf(res->err, sizeof(res->err), "%s: make(%zu, %zu): %s",
+                 r.ops->name, c->cap, c->msg, strerror(errno));
+        goto out_free;
+    }
+    switch (c->kind) {
+    case BENCH_PINGPONG:
+        pfn = pp_pinger;
+        cfn = pp_ponger;
+        break;
+    case BENCH_LATENCY:
+        pfn = lat_producer;
+        cfn = lat_consumer;
+        break;
+    default:
+        pfn = tp_producer;
+        cfn = tp_consumer;
+        break;
+    }
+    pthread_barrier_init(&r.start, NULL, (unsigned)nt);
+    bench_watch_begin(c->name, nt);
+    getrusage(RUSAGE_SELF, &ru0);
+    for (i = 0; i < nt; i++) {
+        w[i].run = &r;
+        w[i].producer = i < np;
+        w[i].id = i < np ? i : i - np;
+        w[i].slot = i;
+        w[i].cpu = cpu_for(c->pin, cpus, ncpu, w[i].producer, w[i].id);
+        if (c->kind != BENCH_THROUGHPUT) {
+            w[i].hist = malloc(sizeof(*w[i].hist));
+            if (w[i].hist == NULL) {
+                fprintf(stderr, "lfc_bench: out of memory\n");
+                abort();
+            }
+            lfc_hist_init(w[i].hist);
+        }
+    }
+    for (i = 0; i < nt; i++) {
+        int rc = pthread_create(&w[i].th, NULL, w[i].producer ? pfn : cfn,
+                                &w[i]);
+
+        if (rc != 0) {
+            /* The barrier would never open: nothing to do but stop. */
+            fprintf(stderr, "lfc_bench: pthread_create: %s\n", strerror(rc));
+            abort();
+        }
+        started++;
+    }
+    for (i = 0; i < started; i++)
+        pthread_join(w[i].th, NULL);
+    getrusage(RUSAGE_SELF, &ru1);
+    bench_watch_end();
+    pthread_barrier_destroy(&r.start);
+
+    res->cpu_s = tv_s(ru1.ru_utime) - tv_s(ru0.ru_utime) +
+                 tv_s(ru1.ru_stime) - tv_s(ru0.ru_stime);
+    res->ctxsw = (uint64_t)((ru1.ru_nvcsw - ru0.ru_nvcsw) +
+                            (ru1.ru_nivcsw - ru0.ru_nivcsw));
+    for (i = 0; i < np; i++) {
+        if (w[i].t_start != 0 && w[i].t_start < t0)
+            t0 = w[i].t_start;
+        res->msgs += w[i].sent;
+        if (w[i].capped && res->note[0] == '\0')
+            snprintf(res->note, sizeof(res->note),
+                     "time cap: %.2f s per iteration", c->max_s);
+    }
+    for (i = 0; i < nt; i++) {
+        if (w[i].t_done > t1)
+            t1 = w[i].t_done;
+        if (w[i].hist != NULL) {
+            lfc_hist_merge(&res->hist, w[i].hist);
+            free(w[i].hist);
+        }
+    }
+    res->wall_s = t1 > t0 ? (double)(t1 - t0) * 1e-9 : 0.0;
+
+    if (failed(&r)) {
+        res->ok = false;
+        snprintf(res->err, sizeof(res->err), "%s", r.err);
+        goto out_free;
+    }
+    /* Conservation: per producer, the count and sum of sequence numbers
+     * received (all consumers together) equal what it sent. */
+    if (c->kind != BENCH_PINGPONG) {
+        for (p = 0; p < np; p++) {
+            uint64_t n = w[p].sent;
+            uint64_t got = 0;
+            uint64_t sum = 0;
+            uint64_t want = n % 2 ? n * ((n + 1) / 2) : (n / 2) * (n + 1);
+
+            for (i = np; i < nt; i++) {
+                got += w[i].cnt[p];
+                sum += w[i].sum[p];
+            }
+            if (got != n || sum != want) {
+                res->ok = false;
+                snprintf(res->err, sizeof(res->err),
+                         "producer %d sent %" PRIu64 " messages (sum %" PRIu64
+                         ") but %" PRIu64 " arrived (sum %" PRIu64 ")",
+                         p, n, want, got, sum);
+                goto out_free;
+            }
+        }
+    } else if (w[1].got != w[0].sent) {
+        res->ok = false;
+        snprintf(res->err, sizeof(res->err),
+                 "ponger echoed %" PRIu64 " of %" PRIu64 " pings", w[1].got,
+                 w[0].sent);
+        goto out_free;
+    }
+    if (c->kind == BENCH_LATENCY && res->msgs > 1) {
+        /* Offered load not sustained: the last send was late. */
+        double want_s = (double)(res->msgs - 1) / (double)c->rate;
+        double took_s = (double)(w[0].t_done - w[0].t_start) * 1e-9;
+
+        if (took_s > want_s * 1.1 + 0.001)
+            snprintf(res->note, sizeof(res->note),
+                     "load not sustained: %.0f msg/s offered, %.0f sent",
+                     (double)c->rate, (double)res->msgs / took_s);
+    }
+    if (c->kind == BENCH_PINGPONG)
+        res->msgs = w[0].sent;
+    if (res->msgs == 0) {
+        res->ok = false;
+        snprintf(res->err, sizeof(res->err), "no message was delivered");
+    }
+out_free:
+    if (r.ch != NULL)
+        r.ops->destroy(r.ch);
+    if (r.ch2 != NULL)
+        r.ops->destroy(r.ch2);
+    if (r.ops->teardown != NULL)
+        r.ops->teardown();
+}
+
+void
+bench_result_add(struct bench_result *acc, const struct bench_result *r)
+{
+    if (!r->ok && acc->ok) {
+        acc->ok = false;
+        memcpy(acc->err, r->err, sizeof(acc->err));
+    }
+    if (acc->note[0] == '\0')
+        memcpy(acc->note, r->note, sizeof(acc->note));
+    acc->msgs += r->msgs;
+    acc->wall_s += r->wall_s;
+    acc->cpu_s += r->cpu_s;
+    acc->ctxsw += r->ctxsw;
+    lfc_hist_merge(&acc->hist, &r->hist);
+}
+
+/* ---- The case matrix ---------------------------------------------------- */
+
+static const struct bench_ops *const main_impls[] = {
+    &bench_ops_lfchan,
+    &bench_ops_mutex,
+    &bench_ops_ckring,
+    &bench_ops_wfcq,
+};
+
+static const struct bench_ops *const pingpong_impls[] = {
+    &bench_ops_lfchan,  &bench_ops_lfchan_spin0, &bench_ops_lfchan_spinlong,
+    &bench_ops_mutex,   &bench_ops_ckring,       &bench_ops_wfcq,
+};
+
+static const struct {
+    const char *scenario;
+    int p;
+    int c;
+} patterns[] = {
+    {"spsc", 1, 1}, {"mpsc", 4, 1}, {"spmc", 1, 4},
+    {"mpmc", 2, 2}, {"mpmc", 4, 4}, {"mpmc", 8, 8},
+};
+
+static const size_t caps[] = {1024, 64, 1, 0};
+
+#define NELEM(a) (sizeof(a) / sizeof((a)[0]))
+#define PIN_BIT(p) (1u << (p))
+
+/* Whether an implementation can run a throughput row at all. */
+static bool
+supports(const struct bench_ops *ops, size_t cap)
+{
+    if (cap == 0 && (ops->flags & BENCH_NO_UNBUFFERED))
+        return false;
+    if (cap != 1024 && (ops->flags & BENCH_UNBOUNDED))
+        return false;
+    return true;
+}
+
+struct sizes {
+    uint64_t msgs;    /* throughput messages per iteration */
+    double max_s;     /* throughput time cap */
+    uint64_t rounds;  /* pingpong round trips */
+    double pp_s;      /* pingpong time cap */
+    uint64_t rate;    /* latency offered load, msgs/s */
+    double lat_s;     /* latency duration */
+    int iterations;
+};
+
+static struct sizes
+mode_sizes(const struct bench_config *cfg)
+{
+    struct sizes s;
+
+    switch (cfg->mode) {
+    case BENCH_QUICK:
+        s = (struct sizes){100000, 0.1, 20000, 0.1, 50000, 0.1, 1};
+        break;
+    case BENCH_FULL:
+        s = (struct sizes){5000000, 5.0, 1000000, 5.0, 50000, 5.0, 3};
+        break;
+    default:
+        s = (struct sizes){1000000, 0.75, 200000, 0.75, 50000, 0.5, 1};
+        break;
+    }
+    if (cfg->msgs > 0) {
+        s.rounds = cfg->msgs / 5 ? cfg->msgs / 5 : 1;
+        s.msgs = cfg->msgs;
+    }
+    if (cfg->max_s > 0)
+        s.max_s = s.pp_s = s.lat_s = cfg->max_s;
+    if (cfg->iterations > 0)
+        s.iterations = cfg->iterations;
+    return s;
+}
+
+/* Quick mode without an explicit --pin: every row unpinned, plus a few
+ * split and same rows so that each placement is exercised. */
+static bool
+quick_pinned_row(const struct bench_case *c)
+{
+    if (c->kind == BENCH_PINGPONG)
+        return true;
+    return c->kind == BENCH_THROUGHPUT && c->pin == BENCH_PIN_SPLIT &&
+           !strcmp(c->scenario, "spsc") && c->cap == 1024 && c->msg == 8;
+}
+
+/* Quick mode: 64-byte messages only on a few rows. */
+static bool
+quick_msg64_row(const struct bench_case *c)
+{
+    return (c->producers == 1 && c->consumers == 1 && c->cap == 1024) ||
+           (c->producers == 4 && c->consumers == 4 && c->cap == 64);
+}
+
+struct builder {
+    const struct bench_config *cfg;
+    struct bench_case *v;
+    size_t n;
+    size_t max;
+};
+
+static void
+push(struct builder *b, const struct bench_case *c)
+{
+    const struct bench_config *cfg = b->cfg;
+
+    if (!(cfg->pins & PIN_BIT(c->pin)))
+        return;
+    if (cfg->mode == BENCH_QUICK && cfg->pins == 7u) {
+        if (c->pin != BENCH_PIN_NONE && !quick_pinned_row(c))
+            return;
+        if (c->kind == BENCH_THROUGHPUT && c->msg == 64 &&
+            !quick_msg64_row(c))
+            return;
+    }
+    if (b->n == b->max) {
+        b->max = b->max ? 2 * b->max : 256;
+        b->v = realloc(b->v, b->max * sizeof(*b->v));
+        if (b->v == NULL) {
+            fprintf(stderr, "lfc_bench: out of memory\n");
+            abort();
+        }
+    }
+    b->v[b->n++] = *c;
+}
+
+static void
+name_case(struct bench_case *c)
+{
+    char rate[32] = "";
+
+    if (c->kind == BENCH_LATENCY)
+        snprintf(rate, sizeof(rate), "/rate:%" PRIu64, c->rate);
+    if (c->kind == BENCH_PINGPONG)
+        snprintf(c->name, sizeof(c->name),
+                 "BM_chan_pingpong/impl:%s/cap:%zu/msg:%zu/pin:%s",
+                 c->ops->name, c->cap, c->msg, bench_pin_name(c->pin));
+    else
+        snprintf(c->name, sizeof(c->name),
+                 "BM_chan_%s/impl:%s/p:%d/c:%d/cap:%zu/msg:%zu%s/pin:%s",
+                 c->scenario, c->ops->name, c->producers, c->consumers,
+                 c->cap, c->msg, rate, bench_pin_name(c->pin));
+}
+
+struct bench_case *
+bench_cases(const struct bench_config *cfg, size_t *n)
+{
+    struct sizes s = mode_sizes(cfg);
+    struct builder b = {cfg, NULL, 0, 0};
+    struct bench_case c;
+    size_t pi;
+    size_t ci;
+    size_t ii;
+    int pin;
+    int m;
+
+    /* Throughput: rows grouped so that every implementation of one row
+     * runs back to back, under the same conditions. */
+    for (pi = 0; pi < NELEM(patterns); pi++) {
+        for (ci = 0; ci < NELEM(caps); ci++) {
+            for (m = 0; m < 2; m++) {
+                for (pin = 0; pin < 3; pin++) {
+                    for (ii = 0; ii < NELEM(main_impls); ii++) {
+                        if (!supports(main_impls[ii], caps[ci]))
+                            continue;
+                        memset(&c, 0, sizeof(c));
+                        c.kind = BENCH_THROUGHPUT;
+                        c.ops = main_impls[ii];
+                        c.scenario = patterns[pi].scenario;
+                        c.producers = patterns[pi].p;
+                        c.consumers = patterns[pi].c;
+                        c.cap = caps[ci];
+                        c.msg = m ? 64 : 8;
+                        c.pin = (enum bench_pin)pin;
+                        c.msgs = s.msgs;
+                        c.max_s = s.max_s;
+                        c.iterations = s.iterations;
+                        name_case(&c);
+                        push(&b, &c);
+                    }
+                    /* Spin sweep: SPSC capacity 1. */
+                    if (pi == 0 && caps[ci] == 1 && m == 0) {
+                        const struct bench_ops *sw[] = {
+                            &bench_ops_lfchan_spin0,
+                            &bench_ops_lfchan_spinlong};
+
+                        for (ii = 0; ii < NELEM(sw); ii++) {
+                            memset(&c, 0, sizeof(c));
+                            c.kind = BENCH_THROUGHPUT;
+                            c.ops = sw[ii];
+                            c.scenario = "spsc";
+                            c.producers = 1;
+                            c.consumers = 1;
+                            c.cap = 1;
+                            c.msg = 8;
+                            c.pin = (enum bench_pin)pin;
+                            c.msgs = s.msgs;
+                            c.max_s = s.max_s;
+                            c.iterations = s.iterations;
+                            name_case(&c);
+                            push(&b, &c);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    /* Ping-pong over two capacity-1 channels, spin sweep included. */
+    for (pin = 0; pin < 3; pin++) {
+        for (ii = 0; ii < NELEM(pingpong_impls); ii++) {
+            memset(&c, 0, sizeof(c));
+            c.kind = BENCH_PINGPONG;
+            c.ops = pingpong_impls[ii];
+            c.scenario = "pingpong";
+            c.producers = 1;
+            c.consumers = 1;
+            c.cap = 1;
+            c.msg = 8;
+            c.pin = (enum bench_pin)pin;
+            c.msgs = s.rounds;
+            c.max_s = s.pp_s;
+            c.iterations = s.iterations;
+            name_case(&c);
+            push(&b, &c);
+        }
+    }
+    /* One-way latency at a fixed offered load. */
+    for (pin = 0; pin < 3; pin++) {
+        for (ii = 0; ii < NELEM(main_impls); ii++) {
+            memset(&c, 0, sizeof(c));
+            c.kind = BENCH_LATENCY;
+            c.ops = main_impls[ii];
+            c.scenario = "latency";
+            c.producers = 1;
+            c.consumers = 1;
+            c.cap = 1024;
+            c.msg = 64;
+            c.pin = (enum bench_pin)pin;
+            c.rate = s.rate;
+            c.msgs = (uint64_t)((double)s.rate * s.lat_s);
+            c.max_s = s.lat_s * 2; /* the load is not sustained */
+            c.iterations = s.iterations;
+            name_case(&c);
+            push(&b, &c);
+        }
+    }
+    *n = b.n;
+    return b.v;
+}
+
+/* ---- Self-test ---------------------------------------------------------- */
+
+static int selftest_failures;
+
+#define ST_CHECK(cond, ...)                                                  \
+    do {                                                                     \
+        if (!(cond)) {                                                       \
+            fprintf(stderr, "lfc_bench: selftest: %s:%d: ", __FILE__,        \
+                    __LINE__);                                               \
+            fprintf(stderr, __VA_ARGS__);                                    \
+            fprintf(stderr, "\n");                                           \
+            selftest_failures++;                                             \
+        }                                                                    \
+    } while (0)
+
+struct st_arg {
+    const struct bench_ops *ops;
+    void *ch;
+    uint64_t n;
+    int rc;
+};
+
+static void *
+st_sender(void *arg)
+{
+    struct st_arg *a = arg;
+    uint64_t i;
+
+    for (i = 1; i <= a->n; i++) {
+        a->rc = a->ops->send(a->ch, &i);
+        if (a->rc != LFC_OK)
+            break;
+    }
+    return NULL;
+}
+
+static void *
+st_receiver(void *arg)
+{
+    struct st_arg *a = arg;
+    uint64_t v;
+
+    a->rc = a->ops->recv(a->ch, &v);
+    return NULL;
+}
+
+static void
+selftest_ops(const struct bench_ops *ops)
+{
+    const char *nm = ops->name;
+    uint64_t v = 0;
+    uint64_t i;
+    size_t rcap = ops->real_cap(4);
+    void *ch;
+    pthread_t th;
+    struct st_arg a;
+
+    if (ops->setup != NULL)
+        ops->setup();
+    /* Buffered: FIFO, full, close drains then reports closed. */
+    ch = ops->make(4, 8);
+    ST_CHECK(ch != NULL, "%s: make(4, 8) failed", nm);
+    if (ch == NULL)
+        goto out;
+    ST_CHECK(ops->try_recv(ch, &v) == LFC_AGAIN, "%s: try_recv empty", nm);
+    if (!(ops->flags & BENCH_UNBOUNDED)) {
+        for (i = 1; i <= rcap; i++)
+            ST_CHECK(ops->try_send(ch, &i) == LFC_OK, "%s: try_send %d", nm,
+                     (int)i);
+        ST_CHECK(ops->try_send(ch, &i) == LFC_AGAIN, "%s: try_send full",
+                 nm);
+        for (i = 1; i <= rcap; i++) {
+            ST_CHECK(ops->try_recv(ch, &v) == LFC_OK && v == i,
+                     "%s: try_recv order", nm);
+        }
+    }
+    for (i = 1; i <= 3; i++)
+        ST_CHECK(ops->send(ch, &i) == LFC_OK, "%s: send", nm);
+    ST_CHECK(ops->close(ch) == LFC_OK, "%s: close", nm);
+    ST_CHECK(ops->close(ch) == LFC_CLOSED, "%s: close twice", nm);
+    ST_CHECK(ops->send(ch, &i) == LFC_CLOSED, "%s: send after close", nm);
+    for (i = 1; i <= 3; i++)
+        ST_CHECK(ops->recv(ch, &v) == LFC_OK && v == i,
+                 "%s: drain after close", nm);
+    ST_CHECK(ops->recv(ch, &v) == LFC_CLOSED, "%s: recv closed", nm);
+    ST_CHECK(ops->try_recv(ch, &v) == LFC_CLOSED, "%s: try_recv closed", nm);
+    ops->destroy(ch);
+
+    /* A blocked receiver wakes on close. */
+    ch = ops->make(1, 8);
+    a = (struct st_arg){ops, ch, 0, 99};
+    pthread_create(&th, NULL, st_receiver, &a);
+    ops->close(ch);
+    pthread_join(th, NULL);
+    ST_CHECK(a.rc == LFC_CLOSED, "%s: close must wake a receiver (%d)", nm,
+             a.rc);
+    ops->destroy(ch);
+
+    /* Threaded FIFO through capacity 1 (or unbounded). */
+    ch = ops->make(1, 8);
+    a = (struct st_arg){ops, ch, 2000, 99};
+    pthread_create(&th, NULL, st_sender, &a);
+    for (i = 1; i <= a.n; i++) {
+        if (ops->recv(ch, &v) != LFC_OK || v != i) {
+            ST_CHECK(0, "%s: threaded FIFO: want %d got %d", nm, (int)i,
+                     (int)v);
+            break;
+        }
+    }
+    pthread_join(th, NULL);
+    ST_CHECK(a.rc == LFC_OK, "%s: threaded sender %d", nm, a.rc);
+    ops->destroy(ch);
+
+    if (!(ops->flags & BENCH_NO_UNBUFFERED)) {
+        /* Unbuffered: nothing to take, nobody to take; a rendezvous. */
+        ch = ops->make(0, 8);
+        ST_CHECK(ops->try_recv(ch, &v) == LFC_AGAIN, "%s: unbuf try_recv",
+                 nm);
+        ST_CHECK(ops->try_send(ch, &v) == LFC_AGAIN, "%s: unbuf try_send",
+                 nm);
+        a = (struct st_arg){ops, ch, 2000, 99};
+        pthread_create(&th, NULL, st_sender, &a);
+        for (i = 1; i <= a.n; i++) {
+            if (ops->recv(ch, &v) != LFC_OK || v != i) {
+                ST_CHECK(0, "%s: unbuf FIFO: want %d got %d", nm, (int)i,
+                         (int)v);
+                break;
+            }
+        }
+        pthread_join(th, NULL);
+        ST_CHECK(a.rc == LFC_OK, "%s: unbuf sender %d", nm, a.rc);
+        /* A sender with no receiver fails with CLOSED when closed. */
+        a = (struct st_arg){ops, ch, 1, 99};
+        pthread_create(&th, NULL, st_sender, &a);
+        ops->close(ch);
+        pthread_join(th, NULL);
+        ST_CHECK(a.rc == LFC_CLOSED || a.rc == LFC_OK,
+                 "%s: unbuf send vs close %d", nm, a.rc);
+        if (a.rc == LFC_CLOSED)
+            ST_CHECK(ops->try_recv(ch, &v) == LFC_CLOSED,
+                     "%s: a failed unbuffered send must leave nothing", nm);
+        ops->destroy(ch);
+    }
+out:
+    if (ops->teardown != NULL)
+        ops->teardown();
+}
+
+static void
+selftest_hist(void)
+{
+    struct lfc_hist *h = malloc(sizeof(*h));
+    uint64_t v;
+    uint64_t q;
+    unsigned prev = 0;
+
+    if (h == NULL)
+        abort();
+    /* Every value maps into a bucket whose upper edge is >= it and within
+     * 1/32 of it; indices never decrease. */
+    for (v = 0; v < (UINT64_C(1) << 22); v += 1 + v / 64) {
+        unsigned idx = lfc_hist_index(v);
+        uint64_t up = lfc_hist_upper(idx);
+
+        ST_CHECK(idx >= prev, "hist: index not monotonic at %" PRIu64, v);
+        ST_CHECK(up >= v && (double)(up - v) <= (double)v / 32.0 + 1.0,
+                 "hist: bucket of %" PRIu64 " ends at %" PRIu64, v, up);
+        ST_CHECK(idx == 0 || lfc_hist_upper(idx - 1) < v,
+                 "hist: %" PRIu64 " belongs to an earlier bucket", v);
+        prev = idx;
+    }
+    lfc_hist_init(h);
+    for (v = 1; v <= 1000000; v++)
+        lfc_hist_record(h, v);
+    q = lfc_hist_quantile(h, 0.5);
+    ST_CHECK(q >= 500000 && q <= 500000 * 1.032, "hist: p50 %" PRIu64, q);
+    q = lfc_hist_quantile(h, 0.99);
+    ST_CHECK(q >= 990000 && q <= 990000 * 1.032, "hist: p99 %" PRIu64, q);
+    ST_CHECK(lfc_hist_quantile(h, 1.0) == 1000000, "hist: max");
+    ST_CHECK(h->min == 1 && h->count == 1000000, "hist: min/count");
+    free(h);
+}
+
+bool
+bench_selftest(void)
+{
+    const struct bench_ops *all[] = {&bench_ops_lfchan, &bench_ops_mutex,
+                                     &bench_ops_ckring, &bench_ops_wfcq};
+    size_t i;
+
+    selftest_failures = 0;
+    selftest_hist();
+    for (i = 0; i < NELEM(all); i++)
+        selftest_ops(all[i]);
+    return selftest_failures == 0;
+}
