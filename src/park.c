@@ -144,7 +144,7 @@ enum {
     SPIN_FLOOR = 16,    /* polls: probing cost ~0.3 us when spinning fails */
     SPIN_CEIL = 8192,   /* polls: ~100 us, past a cross-vCPU futex wake */
     SPIN_INITIAL = 256, /* polls: a few us, enough for a cross-core partner */
-    SPIN_YIELDS = 2     /* yields before parking when sharing a CPU */
+    SPIN_YIELDS = 1     /* yields before parking when sharing a CPU */
 };
 
 /* Process-wide override; LFC_SPIN_ADAPTIVE (-1) means per-ec adaptive. */
