@@ -6,5 +6,7 @@
 #include "lfchan/status.h"
 #include "lfchan/spin.h"
 #include "lfchan/chan.h"
+#include "lfchan/timer.h"
+#include "lfchan/ctx.h"
 
 #endif /* LFCHAN_H */

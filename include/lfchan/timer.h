@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lfchan timers: channels that receive a value after a duration (Go's
+ * time.After, time.NewTimer) or every period (time.Ticker).
+ *
+ * Every timer in the process is served by one shared timer thread, started
+ * on first use, which keeps pending timers in a min-heap ordered by
+ * deadline and sleeps until the earliest one; there is no thread per
+ * timer. When no timer has been pending for a short while (a quarter of a
+ * second) the thread exits, and the next timer starts a fresh one, so a
+ * program that has freed all its timers has no lfchan thread left. The
+ * thread is named "lfc-timer" and blocks all signals.
+ *
+ * Each firing sends lfc_now_ns() (an int64_t, the CLOCK_MONOTONIC time
+ * when it fired, never earlier than the deadline) with lfc_try_send on a
+ * channel of capacity 1, so the timer thread never blocks on a reader.
+ * A one-shot timer's value therefore always fits; a ticker whose reader
+ * is slow drops ticks, like Go's, and the reader finds at most one stale
+ * tick buffered.
+ *
+ * Threads:
+ *
+ *   | call                  | may race with                                |
+ *   |-----------------------|----------------------------------------------|
+ *   | lfc_after             | every call                                   |
+ *   | lfc_timer_after,      | every call                                   |
+ *   | lfc_tick              |                                              |
+ *   | lfc_timer_chan        | every call on the same timer but free        |
+ *   | lfc_timer_stop        | every call on the same timer but free, the   |
+ *   |                       | timer firing, receives on its channel        |
+ *   | lfc_timer_free        | nothing on the same timer: no call on it or  |
+ *   |                       | its channel may be in progress or follow     |
+ *
+ * Ordering (what users may rely on):
+ *   - A timer never fires early: the receive that returns a timer's value
+ *     returns after its deadline, and the value is >= the deadline.
+ *   - Timers fire in deadline order (ties in creation order), so for two
+ *     timers the one with the earlier deadline carries the smaller or
+ *     equal value.
+ *   - After lfc_timer_stop (or lfc_timer_free) returns, the timer sends
+ *     nothing more. A value sent before it stays buffered.
+ *   - Whatever a thread did before creating a timer happens-before the
+ *     receive of that timer's value.
+ *
+ * Contract violations (bugs, not statuses): using a timer or its channel
+ * after lfc_timer_free, or freeing it while a call on it or on its
+ * channel is in progress; calling lfc_chan_free on lfc_timer_chan().
+ */
+#ifndef LFC_TIMER_H
+#define LFC_TIMER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "chan.h"
+#include "status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct lfc_timer lfc_timer;
+
+/*
+ * lfc_after - a channel that receives one value after ns nanoseconds.
+ *
+ * The channel has capacity 1 and elem_size sizeof(int64_t); it receives
+ * lfc_now_ns() at the moment the timer fires, at or after
+ * lfc_now_ns() + ns as read by this call. ns <= 0 fires at once (on the
+ * timer thread, so the value may take a few microseconds to arrive).
+ * The channel is the caller's: free it with lfc_chan_free whenever it is
+ * no longer wanted, before or after it fires; the timer keeps its own
+ * reference and drops it after firing. It cannot be stopped: a timer
+ * whose channel was freed early stays queued (a few dozen bytes) until
+ * its deadline and then fires into the void. For long timeouts that may
+ * be abandoned, prefer lfc_timer_after and lfc_timer_free, which dequeue
+ * at once (and let the timer thread exit). The channel is never closed
+ * by the timer.
+ *
+ * Returns: the channel, or NULL with errno ENOMEM (allocation failed, or
+ * the timer thread could not be started).
+ * Blocks: never (it takes the timer module's lock briefly).
+ * Threads: any.
+ * Ordering: see the file comment.
+ */
+LFC_API lfc_chan *lfc_after(int64_t ns);
+
+/*
+ * lfc_timer_after - a stoppable one-shot timer that fires after ns ns.
+ *
+ * As lfc_after, but the caller gets a handle: lfc_timer_chan() is the
+ * channel, lfc_timer_stop() cancels it, lfc_timer_free() releases both.
+ *
+ * Returns: the timer, or NULL with errno ENOMEM (allocation failed, or
+ * the timer thread could not be started).
+ * Blocks: never. Threads: any.
+ */
+LFC_API lfc_timer *lfc_timer_after(int64_t ns);
+
+/*
+ * lfc_tick - a ticker that sends lfc_now_ns() every period_ns.
+ *
+ * The first tick is due at lfc_now_ns() + period_ns, the k-th at
+ * start + k * period_ns: deadlines advance by whole periods, so delays do
+ * not accumulate. Each tick is sent with lfc_try_send on the capacity-1
+ * channel: if the previous tick is still unread the new one is dropped.
+ * If the timer thread itself falls behind (the machine is overloaded),
+ * missed periods are skipped rather than sent in a burst. It runs until
+ * lfc_timer_stop or lfc_timer_free.
+ *
+ * Returns: the ticker, or NULL with errno EINVAL (period_ns <= 0) or
+ * ENOMEM (allocation failed, or the timer thread could not be started).
+ * Blocks: never. Threads: any.
+ */
+LFC_API lfc_timer *lfc_tick(int64_t period_ns);
+
+/*
+ * lfc_timer_chan - the channel a timer or ticker sends on.
+ *
+ * Capacity 1, elem_size sizeof(int64_t). It belongs to the timer: valid
+ * until lfc_timer_free, and must not be passed to lfc_chan_free.
+ * Returns: the channel; NULL if t is NULL. Blocks: never.
+ * Threads: any, until lfc_timer_free.
+ */
+LFC_API lfc_chan *lfc_timer_chan(lfc_timer *t);
+
+/*
+ * lfc_timer_stop - cancel a pending timer or stop a ticker.
+ *
+ * After it returns, the timer thread never sends on this timer's channel
+ * again (a stopped timer cannot be restarted). A value already sent stays
+ * in the channel; drain it with lfc_try_recv if that matters. The channel
+ * is not closed: a receiver blocked on it stays blocked.
+ *
+ * Returns: true if this call stopped a one-shot timer that had not fired
+ * or a running ticker; false if the one-shot timer had already fired (its
+ * value is then in the channel, unless received), if the timer was
+ * already stopped, or if t is NULL.
+ * Blocks: never (it takes the timer module's lock briefly; the timer
+ * thread holds that lock while sending, which never blocks either).
+ * Threads: may race with the timer firing and with other calls on t but
+ * lfc_timer_free.
+ * Ordering: if it returns true, no value of this firing was sent; if it
+ * returns false for a one-shot timer, the value was sent before it
+ * returned (lfc_try_recv on the channel finds it unless it was received).
+ */
+LFC_API bool lfc_timer_stop(lfc_timer *t);
+
+/*
+ * lfc_timer_free - stop a timer and release it and its channel.
+ *
+ * NULL is a no-op. Returns: nothing. Blocks: never.
+ * Threads: no other call on t or on its channel may be in progress or
+ * follow.
+ */
+LFC_API void lfc_timer_free(lfc_timer *t);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LFC_TIMER_H */

@@ -1,0 +1,555 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Timers: one shared timer thread over a binary min-heap.
+ * Depends on: chan (the timer channels, lfc__chan_retain/release),
+ * lfc_park.h (the clock).
+ *
+ * Design
+ * ------
+ * Pending timers sit in a binary min-heap keyed by (deadline, seq), where
+ * seq is a creation counter that makes equal deadlines fire in creation
+ * order. Each timer records its heap index, so stopping one is an
+ * O(log n) removal from the middle (the indexed priority queue of CLRS
+ * chapter 6; Go's runtime/time.go does the same with a 4-ary heap). One
+ * thread serves the heap: it sleeps on a condition variable clocked by
+ * CLOCK_MONOTONIC until the earliest deadline, pops every timer that is
+ * due and fires it.
+ * A plain mutex guards everything: the timer thread is not a hot path,
+ * and one lock makes "stop versus fire" trivial to reason about.
+ *
+ * Two kinds of timer share the heap:
+ *   - channel timers (lfc_after, lfc_timer_after, lfc_tick) send
+ *     lfc_now_ns() with lfc_try_send on their capacity-1 channel. The send
+ *     never blocks, so it is done under the lock: once lfc_timer_stop has
+ *     taken the lock, the thread is not inside that timer and never will
+ *     be again.
+ *   - callback timers (lfc_timer_internal.h, used by ctx deadlines) run
+ *     fn(arg) outside the lock, because fn cancels contexts, which stops
+ *     other timers and takes context locks. The thread reads fn and arg
+ *     under the lock and never touches the timer afterwards; the owner
+ *     keeps arg alive through a reference the timer holds (see the
+ *     internal header).
+ *
+ * Lifetime of the thread: started lazily by the first arm; when the heap
+ * has been empty for LINGER_NS the thread marks itself gone (under the
+ * lock) and returns. The next arm, seeing no thread, starts a new one.
+ * Threads are created detached: an exited thread needs no join, so
+ * neither the sanitizers nor /proc/self/task see anything left behind,
+ * and there is no "exited but not yet joined" state to track. Start and
+ * exit decisions are both made under the lock, so exactly one thread
+ * serves the heap whenever it is non-empty: a timer armed while the old
+ * thread is deciding to exit either lands before that decision (the
+ * thread sees a non-empty heap and stays) or after it (running is false
+ * and the arm starts a new thread).
+ *
+ * Invariants (all under tm.mu):
+ *   - t->idx is t's index in tm.heap, or NOT_QUEUED; tm.heap[t->idx] == t.
+ *   - The heap property holds on (when, seq).
+ *   - tm.running is true from the start of a thread until it decides to
+ *     exit, which it does only with an empty heap; so a non-empty heap
+ *     always has a thread that will look at it.
+ *   - An lfc_after timer (heap_owned) is referenced only by the heap; it
+ *     is freed by the thread right after firing, with its channel
+ *     reference.
+ *
+ * Field table (no atomics: every shared field is under tm.mu):
+ *   | field            | written by                 | read by       |
+ *   |------------------|----------------------------|---------------|
+ *   | tm.heap/len/cap  | arm, stop, timer thread    | same          |
+ *   | tm.seq           | arm, thread (ticker)       | same          |
+ *   | tm.running       | arm (start), thread (exit) | arm, thread   |
+ *   | t->when, t->seq  | arm, thread (ticker)       | heap ops      |
+ *   | t->idx           | heap ops                   | stop, thread  |
+ *   | t->ch, period,   | constructor (read-only)    | thread, owner |
+ *   | fn, arg, owned   |                            |               |
+ *
+ * Wake-up argument: the thread reads the heap and goes to sleep on tm.cv
+ * in one critical section (pthread_cond_timedwait releases tm.mu
+ * atomically), with a timeout equal to the earliest deadline (or the end
+ * of its idle linger). Every change that can move the earliest
+ * deadline earlier (a push that lands at index 0) or empty the heap (a
+ * removal from index 0) signals tm.cv under the lock, so the thread either
+ * sees the change before waiting or is woken by the signal. A removal that
+ * leaves a later earliest deadline needs no signal: the thread wakes at
+ * the old deadline, finds nothing due and sleeps again. Timeouts and
+ * spurious wake-ups only lead to re-reading the heap, and a timer fires
+ * only once lfc__now_ns() >= when, so nothing fires early.
+ */
+#define _GNU_SOURCE /* pthread_setname_np */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "lfchan/chan.h"
+#include "lfchan/timer.h"
+#include "lfc_chan_internal.h"
+#include "lfc_common.h"
+#include "lfc_park.h"
+#include "lfc_timer_internal.h"
+
+/* How long the thread waits with an empty heap before exiting. */
+#define LINGER_NS ((int64_t)250 * 1000 * 1000)
+
+#define NOT_QUEUED SIZE_MAX
+
+struct lfc_timer {
+    int64_t when;     /* deadline; arm, timer thread (ticker); tm.mu */
+    uint64_t seq;     /* tie-break; arm, timer thread; tm.mu */
+    size_t idx;       /* heap index or NOT_QUEUED; heap ops; tm.mu */
+    int64_t period;   /* ticker period, 0 for one-shot; read-only */
+    lfc_chan *ch;     /* channel timers: the channel; read-only */
+    lfc__timer_fn fn; /* callback timers: what to run; read-only */
+    void *arg;        /* fn's argument; read-only */
+    bool heap_owned;  /* lfc_after: freed by the thread; read-only */
+};
+
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;       /* the thread sleeps here; CLOCK_MONOTONIC */
+    struct lfc_timer **heap; /* min-heap on (when, seq); arm, stop, thread */
+    size_t len;              /* arm, stop, thread; under mu */
+    size_t cap;              /* arm (grow), thread (free on exit); mu */
+    uint64_t seq;            /* next creation number; arm, thread; mu */
+    bool running;            /* arm (start), thread (exit); under mu */
+} tm = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+static pthread_once_t tm_once = PTHREAD_ONCE_INIT;
+static int tm_init_err; /* set once by tm_init; read after pthread_once */
+
+static void
+tm_init(void)
+{
+    pthread_condattr_t a;
+    if (pthread_condattr_init(&a) != 0) {
+        tm_init_err = ENOMEM;
+        return;
+    }
+    if (pthread_condattr_setclock(&a, CLOCK_MONOTONIC) != 0)
+        LFC_PANIC("pthread_condattr_setclock(CLOCK_MONOTONIC) failed");
+    if (pthread_cond_init(&tm.cv, &a) != 0)
+        tm_init_err = ENOMEM;
+    pthread_condattr_destroy(&a);
+}
+
+static void
+lock(void)
+{
+    if (pthread_mutex_lock(&tm.mu) != 0)
+        LFC_PANIC("pthread_mutex_lock failed");
+}
+
+static void
+unlock(void)
+{
+    if (pthread_mutex_unlock(&tm.mu) != 0)
+        LFC_PANIC("pthread_mutex_unlock failed");
+}
+
+/* ---- the heap (all under tm.mu) --------------------------------------- */
+
+static bool
+before(const struct lfc_timer *a, const struct lfc_timer *b)
+{
+    return a->when < b->when || (a->when == b->when && a->seq < b->seq);
+}
+
+static void
+heap_set(size_t i, struct lfc_timer *t)
+{
+    tm.heap[i] = t;
+    t->idx = i;
+}
+
+static void
+sift_up(size_t i)
+{
+    struct lfc_timer *t = tm.heap[i];
+    while (i > 0) {
+        size_t p = (i - 1) / 2;
+        if (!before(t, tm.heap[p]))
+            break;
+        heap_set(i, tm.heap[p]);
+        i = p;
+    }
+    heap_set(i, t);
+}
+
+static void
+sift_down(size_t i)
+{
+    struct lfc_timer *t = tm.heap[i];
+    for (;;) {
+        size_t c = 2 * i + 1;
+        if (c >= tm.len)
+            break;
+        if (c + 1 < tm.len && before(tm.heap[c + 1], tm.heap[c]))
+            c++;
+        if (!before(tm.heap[c], t))
+            break;
+        heap_set(i, tm.heap[c]);
+        i = c;
+    }
+    heap_set(i, t);
+}
+
+/* Room for one more; false if the array cannot grow. */
+static bool
+heap_reserve(void)
+{
+    if (tm.len < tm.cap)
+        return true;
+    size_t cap = tm.cap ? tm.cap * 2 : 16;
+    if (cap > SIZE_MAX / sizeof(*tm.heap))
+        return false;
+    struct lfc_timer **h = realloc(tm.heap, cap * sizeof(*h));
+    if (!h)
+        return false;
+    tm.heap = h;
+    tm.cap = cap;
+    return true;
+}
+
+/* Push t (room reserved); wakes the thread if t is the new earliest. */
+static void
+heap_push(struct lfc_timer *t)
+{
+    size_t i = tm.len++;
+    heap_set(i, t);
+    sift_up(i);
+    if (t->idx == 0)
+        pthread_cond_signal(&tm.cv);
+}
+
+/* Remove a queued t; wakes the thread if t was the earliest (the heap may
+ * now be empty, which starts the thread's linger). */
+static void
+heap_remove(struct lfc_timer *t)
+{
+    size_t i = t->idx;
+    LFC_ASSERT(i < tm.len && tm.heap[i] == t);
+    t->idx = NOT_QUEUED;
+    struct lfc_timer *last = tm.heap[--tm.len];
+    if (i < tm.len) {
+        heap_set(i, last);
+        if (i > 0 && before(last, tm.heap[(i - 1) / 2]))
+            sift_up(i);
+        else
+            sift_down(i);
+    }
+    if (i == 0)
+        pthread_cond_signal(&tm.cv);
+}
+
+/* ---- the thread --------------------------------------------------------- */
+
+/* Wait on tm.cv until deadline_ns (LFC_FOREVER: no timeout). */
+static void
+wait_until(int64_t deadline_ns)
+{
+    if (deadline_ns == LFC_FOREVER) {
+        pthread_cond_wait(&tm.cv, &tm.mu);
+        return;
+    }
+    struct timespec ts = {(time_t)(deadline_ns / 1000000000),
+                          (long)(deadline_ns % 1000000000)};
+    /* ETIMEDOUT and spurious returns alike: the caller re-reads the heap. */
+    pthread_cond_timedwait(&tm.cv, &tm.mu, &ts);
+}
+
+/* The next deadline of a ticker that was due at t->when, now >= t->when:
+ * whole periods after the last one, skipping those already past. */
+static int64_t
+next_tick(const struct lfc_timer *t, int64_t now)
+{
+    int64_t next;
+    if (__builtin_add_overflow(t->when, t->period, &next))
+        return LFC_FOREVER;
+    if (next <= now) {
+        int64_t skip = (now - next) / t->period + 1;
+        int64_t add;
+        if (__builtin_mul_overflow(skip, t->period, &add) ||
+            __builtin_add_overflow(next, add, &next))
+            return LFC_FOREVER;
+    }
+    return next;
+}
+
+/* Fire a channel timer popped from the heap, under tm.mu. */
+static void
+fire_send(struct lfc_timer *t, int64_t now)
+{
+    int64_t v = now;
+    /* Never blocks (capacity 1, buffered). LFC_AGAIN drops a tick nobody
+     * has read yet; LFC_CLOSED (the user closed the channel) is ignored. */
+    (void)lfc_try_send(t->ch, &v);
+    if (t->period > 0) {
+        t->when = next_tick(t, now);
+        t->seq = tm.seq++;
+        /* Room is there: t's own slot was just freed by the pop. */
+        heap_push(t);
+    } else if (t->heap_owned) {
+        lfc__chan_release(t->ch);
+        free(t);
+    }
+}
+
+/* Remove and return the earliest timer. */
+static struct lfc_timer *
+heap_pop(void)
+{
+    struct lfc_timer *t = tm.heap[0];
+    heap_remove(t);
+    return t;
+}
+
+static void *
+timer_main(void *unused)
+{
+    (void)unused;
+    lock();
+    int64_t idle_since = lfc__now_ns();
+    for (;;) {
+        int64_t now = lfc__now_ns();
+        if (tm.len == 0) {
+            if (now - idle_since >= LINGER_NS) {
+                /* Decided under the lock: the next arm starts a thread. */
+                tm.running = false;
+                free(tm.heap);
+                tm.heap = NULL;
+                tm.cap = 0;
+                break;
+            }
+            wait_until(idle_since + LINGER_NS);
+            continue;
+        }
+        struct lfc_timer *t = tm.heap[0];
+        if (t->when > now) {
+            wait_until(t->when);
+            idle_since = lfc__now_ns();
+            continue;
+        }
+        heap_pop();
+        if (t->fn) {
+            /* Read fn and arg now: after unlock t may be freed by fn. */
+            lfc__timer_fn fn = t->fn;
+            void *arg = t->arg;
+            unlock();
+            fn(arg);
+            lock();
+        } else {
+            fire_send(t, now);
+        }
+        idle_since = lfc__now_ns();
+    }
+    unlock();
+    return NULL;
+}
+
+/* Start the thread if none serves the heap; under tm.mu. */
+static int
+ensure_thread(void)
+{
+    if (tm.running)
+        return LFC_OK;
+    pthread_attr_t attr;
+    if (pthread_attr_init(&attr) != 0)
+        return LFC_ENOMEM;
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    /* The thread inherits our signal mask: block everything for it, so
+     * process-directed signals go to the application's threads. */
+    sigset_t all;
+    sigset_t old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    pthread_t th;
+    int rc = pthread_create(&th, &attr, timer_main, NULL);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+    if (rc != 0)
+        return LFC_ENOMEM;
+    /* Named here rather than by the thread itself, so the name is in place
+     * when the arm returns. th is valid: the thread cannot exit before it
+     * takes tm.mu, which we hold. Failure only costs the name. */
+    pthread_setname_np(th, "lfc-timer");
+    tm.running = true;
+    return LFC_OK;
+}
+
+/* ---- arming and stopping ---------------------------------------------- */
+
+int
+lfc__timer_arm(lfc_timer *t, int64_t deadline_ns)
+{
+    pthread_once(&tm_once, tm_init);
+    if (tm_init_err)
+        return LFC_ENOMEM;
+    lock();
+    LFC_ASSERT(t->idx == NOT_QUEUED);
+    int r = LFC_ENOMEM;
+    if (!heap_reserve())
+        goto out_unlock;
+    r = ensure_thread();
+    if (r != LFC_OK)
+        goto out_unlock;
+    t->when = deadline_ns;
+    t->seq = tm.seq++;
+    heap_push(t);
+out_unlock:
+    unlock();
+    return r;
+}
+
+bool
+lfc__timer_stop(lfc_timer *t)
+{
+    lock();
+    bool queued = t->idx != NOT_QUEUED;
+    if (queued)
+        heap_remove(t);
+    unlock();
+    return queued;
+}
+
+static lfc_timer *
+timer_alloc(void)
+{
+    lfc_timer *t = calloc(1, sizeof(*t));
+    if (!t) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    t->idx = NOT_QUEUED;
+    return t;
+}
+
+lfc_timer *
+lfc__timer_new_fn(lfc__timer_fn fn, void *arg)
+{
+    lfc_timer *t = timer_alloc();
+    if (t) {
+        t->fn = fn;
+        t->arg = arg;
+    }
+    return t;
+}
+
+void
+lfc__timer_destroy(lfc_timer *t)
+{
+    if (!t)
+        return;
+    LFC_ASSERT(t->idx == NOT_QUEUED);
+    free(t);
+}
+
+/* lfc_now_ns() + ns, saturating; ns <= 0 means now. */
+static int64_t
+deadline_after(int64_t ns)
+{
+    int64_t now = lfc__now_ns();
+    if (ns <= 0)
+        return now;
+    int64_t d;
+    if (__builtin_add_overflow(now, ns, &d))
+        return LFC_FOREVER;
+    return d;
+}
+
+/* A user-owned channel timer (lfc_timer_after, lfc_tick), armed; NULL +
+ * errno ENOMEM on failure. The handle's reference is the channel's only
+ * one: the thread sends under tm.mu, so after lfc_timer_stop it is done
+ * with the channel and lfc_timer_free may release it. */
+static lfc_timer *
+chan_timer_new(int64_t deadline_ns, int64_t period_ns)
+{
+    lfc_timer *t = timer_alloc();
+    if (!t)
+        return NULL;
+    t->ch = lfc_chan_new(1, sizeof(int64_t));
+    if (!t->ch)
+        goto out_free_timer;
+    t->period = period_ns;
+    if (lfc__timer_arm(t, deadline_ns) != LFC_OK)
+        goto out_free_chan;
+    return t;
+
+out_free_chan:
+    lfc_chan_free(t->ch);
+out_free_timer:
+    free(t);
+    errno = ENOMEM;
+    return NULL;
+}
+
+/* ---- public API ------------------------------------------------------- */
+
+lfc_chan *
+lfc_after(int64_t ns)
+{
+    lfc_timer *t = timer_alloc();
+    if (!t)
+        return NULL;
+    lfc_chan *ch = lfc_chan_new(1, sizeof(int64_t));
+    if (!ch)
+        goto out_free_timer;
+    t->ch = ch;
+    t->heap_owned = true;
+    lfc__chan_retain(ch); /* the timer's reference; the caller has the other */
+    if (lfc__timer_arm(t, deadline_after(ns)) != LFC_OK)
+        goto out_release;
+    /* From here on t belongs to the timer thread, which may have fired and
+     * freed it already: only the local ch is used. */
+    return ch;
+
+out_release:
+    lfc__chan_release(ch);
+    lfc_chan_free(ch);
+out_free_timer:
+    free(t);
+    errno = ENOMEM;
+    return NULL;
+}
+
+lfc_timer *
+lfc_timer_after(int64_t ns)
+{
+    return chan_timer_new(deadline_after(ns), 0);
+}
+
+lfc_timer *
+lfc_tick(int64_t period_ns)
+{
+    if (period_ns <= 0) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return chan_timer_new(deadline_after(period_ns), period_ns);
+}
+
+lfc_chan *
+lfc_timer_chan(lfc_timer *t)
+{
+    return t ? t->ch : NULL;
+}
+
+bool
+lfc_timer_stop(lfc_timer *t)
+{
+    if (!t)
+        return false;
+    return lfc__timer_stop(t);
+}
+
+void
+lfc_timer_free(lfc_timer *t)
+{
+    if (!t)
+        return;
+    lfc__timer_stop(t);
+    lfc_chan_free(t->ch);
+    free(t);
+}
