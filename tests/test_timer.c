@@ -71,42 +71,17 @@ count_tasks(void)
     return n;
 }
 
-/* How many threads are named "lfc-timer" (the timer thread's name). */
+/* The timer thread names itself "lfc-timer". */
 static int
 count_timer_threads(void)
 {
-    DIR *d = opendir("/proc/self/task");
-    assert_non_null(d);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[300];
-        char comm[64] = "";
-        snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue; /* the thread exited meanwhile */
-        if (fgets(comm, sizeof(comm), f) && strncmp(comm, "lfc-timer", 9) == 0)
-            n++;
-        fclose(f);
-    }
-    closedir(d);
-    return n;
+    return lfc_test_count_threads_named("lfc-timer");
 }
 
-/* Polls until no timer thread is left; false after bound_ns. */
 static bool
 wait_no_timer_thread(int64_t bound_ns)
 {
-    int64_t end = lfc_now_ns() + bound_ns;
-    while (count_timer_threads() != 0) {
-        if (lfc_now_ns() > end)
-            return false;
-        lfc_test_sleep_ns(10 * MS);
-    }
-    return true;
+    return lfc_test_wait_no_threads_named("lfc-timer", bound_ns);
 }
 
 static void *

@@ -8,8 +8,10 @@
 #ifndef LFC_TEST_SUPPORT_H
 #define LFC_TEST_SUPPORT_H
 
+#include <dirent.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -140,6 +142,52 @@ lfc_test_alarm(unsigned seconds)
 {
     signal(SIGALRM, lfc_test_alarm_handler);
     alarm(seconds);
+}
+
+/*
+ * Threads of this process whose name (/proc/self/task/N/comm) starts with
+ * `prefix`, e.g. "lfc-timer": sanitizer runtimes add threads of their own,
+ * so tests that check "no thread left behind" count by name. -1 if
+ * /proc/self/task cannot be read.
+ */
+static inline int
+lfc_test_count_threads_named(const char *prefix)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return -1;
+    int n = 0;
+    size_t len = strlen(prefix);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        char path[300];
+        char comm[64] = "";
+        snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue; /* the thread exited meanwhile */
+        if (fgets(comm, sizeof(comm), f) && strncmp(comm, prefix, len) == 0)
+            n++;
+        fclose(f);
+    }
+    closedir(d);
+    return n;
+}
+
+/* Polls every 10 ms until no thread named `prefix` is left; false after
+ * bound_ns. */
+static inline bool
+lfc_test_wait_no_threads_named(const char *prefix, int64_t bound_ns)
+{
+    int64_t end = lfc_test_now_ns() + bound_ns;
+    while (lfc_test_count_threads_named(prefix) != 0) {
+        if (lfc_test_now_ns() > end)
+            return false;
+        lfc_test_sleep_ns(10 * 1000 * 1000);
+    }
+    return true;
 }
 
 /* Start barrier: threads wait here so they start together. */
