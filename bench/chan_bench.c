@@ -571,8 +571,8 @@ bench_run(const struct bench_case *c, struct bench_result *res)
         }
     }
     for (i = 0; i < nt; i++) {
-        int rc = pthread_create(&w[i].th, NULL, w[i].producer ? pfn : cfn,
-                                &w[i]);
+        int rc =
+            pthread_create(&w[i].th, NULL, w[i].producer ? pfn : cfn, &w[i]);
 
         if (rc != 0) {
             /* The barrier would never open: nothing to do but stop. */
@@ -587,8 +587,8 @@ bench_run(const struct bench_case *c, struct bench_result *res)
     bench_watch_end();
     pthread_barrier_destroy(&r.start);
 
-    res->cpu_s = tv_s(ru1.ru_utime) - tv_s(ru0.ru_utime) +
-                 tv_s(ru1.ru_stime) - tv_s(ru0.ru_stime);
+    res->cpu_s = tv_s(ru1.ru_utime) - tv_s(ru0.ru_utime) + tv_s(ru1.ru_stime) -
+                 tv_s(ru0.ru_stime);
     res->ctxsw = (uint64_t)((ru1.ru_nvcsw - ru0.ru_nvcsw) +
                             (ru1.ru_nivcsw - ru0.ru_nivcsw));
     for (i = 0; i < np; i++) {
@@ -694,8 +694,8 @@ static const struct bench_ops *const main_impls[] = {
 };
 
 static const struct bench_ops *const pingpong_impls[] = {
-    &bench_ops_lfchan,  &bench_ops_lfchan_spin0, &bench_ops_lfchan_spinlong,
-    &bench_ops_mutex,   &bench_ops_ckring,       &bench_ops_wfcq,
+    &bench_ops_lfchan, &bench_ops_lfchan_spin0, &bench_ops_lfchan_spinlong,
+    &bench_ops_mutex,  &bench_ops_ckring,       &bench_ops_wfcq,
 };
 
 static const struct {
@@ -724,12 +724,12 @@ supports(const struct bench_ops *ops, size_t cap)
 }
 
 struct sizes {
-    uint64_t msgs;    /* throughput messages per iteration */
-    double max_s;     /* throughput time cap */
-    uint64_t rounds;  /* pingpong round trips */
-    double pp_s;      /* pingpong time cap */
-    uint64_t rate;    /* latency offered load, msgs/s */
-    double lat_s;     /* latency duration */
+    uint64_t msgs;   /* throughput messages per iteration */
+    double max_s;    /* throughput time cap */
+    uint64_t rounds; /* pingpong round trips */
+    double pp_s;     /* pingpong time cap */
+    uint64_t rate;   /* latency offered load, msgs/s */
+    double lat_s;    /* latency duration */
     int iterations;
 };
 
@@ -796,8 +796,7 @@ push(struct builder *b, const struct bench_case *c)
     if (cfg->mode == BENCH_QUICK && cfg->pins == 7u) {
         if (c->pin != BENCH_PIN_NONE && !quick_pinned_row(c))
             return;
-        if (c->kind == BENCH_THROUGHPUT && c->msg == 64 &&
-            !quick_msg64_row(c))
+        if (c->kind == BENCH_THROUGHPUT && c->msg == 64 && !quick_msg64_row(c))
             return;
     }
     if (b->n == b->max) {
@@ -825,8 +824,16 @@ name_case(struct bench_case *c)
     else
         snprintf(c->name, sizeof(c->name),
                  "BM_chan_%s/impl:%s/p:%d/c:%d/cap:%zu/msg:%zu%s/pin:%s",
-                 c->scenario, c->ops->name, c->producers, c->consumers,
-                 c->cap, c->msg, rate, bench_pin_name(c->pin));
+                 c->scenario, c->ops->name, c->producers, c->consumers, c->cap,
+                 c->msg, rate, bench_pin_name(c->pin));
+}
+
+/* Names case c and appends it; fields c does not set are zero. */
+static void
+push_case(struct builder *b, struct bench_case c)
+{
+    name_case(&c);
+    push(b, &c);
 }
 
 struct bench_case *
@@ -834,7 +841,6 @@ bench_cases(const struct bench_config *cfg, size_t *n)
 {
     struct sizes s = mode_sizes(cfg);
     struct builder b = {cfg, NULL, 0, 0};
-    struct bench_case c;
     size_t pi;
     size_t ci;
     size_t ii;
@@ -850,20 +856,19 @@ bench_cases(const struct bench_config *cfg, size_t *n)
                     for (ii = 0; ii < NELEM(main_impls); ii++) {
                         if (!supports(main_impls[ii], caps[ci]))
                             continue;
-                        memset(&c, 0, sizeof(c));
-                        c.kind = BENCH_THROUGHPUT;
-                        c.ops = main_impls[ii];
-                        c.scenario = patterns[pi].scenario;
-                        c.producers = patterns[pi].p;
-                        c.consumers = patterns[pi].c;
-                        c.cap = caps[ci];
-                        c.msg = m ? 64 : 8;
-                        c.pin = (enum bench_pin)pin;
-                        c.msgs = s.msgs;
-                        c.max_s = s.max_s;
-                        c.iterations = s.iterations;
-                        name_case(&c);
-                        push(&b, &c);
+                        push_case(&b, (struct bench_case){
+                                          .kind = BENCH_THROUGHPUT,
+                                          .ops = main_impls[ii],
+                                          .scenario = patterns[pi].scenario,
+                                          .producers = patterns[pi].p,
+                                          .consumers = patterns[pi].c,
+                                          .cap = caps[ci],
+                                          .msg = m ? 64 : 8,
+                                          .pin = (enum bench_pin)pin,
+                                          .msgs = s.msgs,
+                                          .max_s = s.max_s,
+                                          .iterations = s.iterations,
+                                      });
                     }
                     /* Spin sweep: SPSC capacity 1. */
                     if (pi == 0 && caps[ci] == 1 && m == 0) {
@@ -872,20 +877,19 @@ bench_cases(const struct bench_config *cfg, size_t *n)
                             &bench_ops_lfchan_spinlong};
 
                         for (ii = 0; ii < NELEM(sw); ii++) {
-                            memset(&c, 0, sizeof(c));
-                            c.kind = BENCH_THROUGHPUT;
-                            c.ops = sw[ii];
-                            c.scenario = "spsc";
-                            c.producers = 1;
-                            c.consumers = 1;
-                            c.cap = 1;
-                            c.msg = 8;
-                            c.pin = (enum bench_pin)pin;
-                            c.msgs = s.msgs;
-                            c.max_s = s.max_s;
-                            c.iterations = s.iterations;
-                            name_case(&c);
-                            push(&b, &c);
+                            push_case(&b, (struct bench_case){
+                                              .kind = BENCH_THROUGHPUT,
+                                              .ops = sw[ii],
+                                              .scenario = "spsc",
+                                              .producers = 1,
+                                              .consumers = 1,
+                                              .cap = 1,
+                                              .msg = 8,
+                                              .pin = (enum bench_pin)pin,
+                                              .msgs = s.msgs,
+                                              .max_s = s.max_s,
+                                              .iterations = s.iterations,
+                                          });
                         }
                     }
                 }
@@ -895,40 +899,39 @@ bench_cases(const struct bench_config *cfg, size_t *n)
     /* Ping-pong over two capacity-1 channels, spin sweep included. */
     for (pin = 0; pin < 3; pin++) {
         for (ii = 0; ii < NELEM(pingpong_impls); ii++) {
-            memset(&c, 0, sizeof(c));
-            c.kind = BENCH_PINGPONG;
-            c.ops = pingpong_impls[ii];
-            c.scenario = "pingpong";
-            c.producers = 1;
-            c.consumers = 1;
-            c.cap = 1;
-            c.msg = 8;
-            c.pin = (enum bench_pin)pin;
-            c.msgs = s.rounds;
-            c.max_s = s.pp_s;
-            c.iterations = s.iterations;
-            name_case(&c);
-            push(&b, &c);
+            push_case(&b, (struct bench_case){
+                              .kind = BENCH_PINGPONG,
+                              .ops = pingpong_impls[ii],
+                              .scenario = "pingpong",
+                              .producers = 1,
+                              .consumers = 1,
+                              .cap = 1,
+                              .msg = 8,
+                              .pin = (enum bench_pin)pin,
+                              .msgs = s.rounds,
+                              .max_s = s.pp_s,
+                              .iterations = s.iterations,
+                          });
         }
     }
     /* One-way latency at a fixed offered load. */
     for (pin = 0; pin < 3; pin++) {
         for (ii = 0; ii < NELEM(main_impls); ii++) {
-            memset(&c, 0, sizeof(c));
-            c.kind = BENCH_LATENCY;
-            c.ops = main_impls[ii];
-            c.scenario = "latency";
-            c.producers = 1;
-            c.consumers = 1;
-            c.cap = 1024;
-            c.msg = 64;
-            c.pin = (enum bench_pin)pin;
-            c.rate = s.rate;
-            c.msgs = (uint64_t)((double)s.rate * s.lat_s);
-            c.max_s = s.lat_s * 2; /* the load is not sustained */
-            c.iterations = s.iterations;
-            name_case(&c);
-            push(&b, &c);
+            push_case(&b,
+                      (struct bench_case){
+                          .kind = BENCH_LATENCY,
+                          .ops = main_impls[ii],
+                          .scenario = "latency",
+                          .producers = 1,
+                          .consumers = 1,
+                          .cap = 1024,
+                          .msg = 64,
+                          .pin = (enum bench_pin)pin,
+                          .rate = s.rate,
+                          .msgs = (uint64_t)((double)s.rate * s.lat_s),
+                          .max_s = s.lat_s * 2, /* the load is not sustained */
+                          .iterations = s.iterations,
+                      });
         }
     }
     *n = b.n;
@@ -939,15 +942,15 @@ bench_cases(const struct bench_config *cfg, size_t *n)
 
 static int selftest_failures;
 
-#define ST_CHECK(cond, ...)                                                  \
-    do {                                                                     \
-        if (!(cond)) {                                                       \
-            fprintf(stderr, "lfc_bench: selftest: %s:%d: ", __FILE__,        \
-                    __LINE__);                                               \
-            fprintf(stderr, __VA_ARGS__);                                    \
-            fprintf(stderr, "\n");                                           \
-            selftest_failures++;                                             \
-        }                                                                    \
+#define ST_CHECK(cond, ...)                                                    \
+    do {                                                                       \
+        if (!(cond)) {                                                         \
+            fprintf(stderr, "lfc_bench: selftest: %s:%d: ", __FILE__,          \
+                    __LINE__);                                                 \
+            fprintf(stderr, __VA_ARGS__);                                      \
+            fprintf(stderr, "\n");                                             \
+            selftest_failures++;                                               \
+        }                                                                      \
     } while (0)
 
 struct st_arg {
@@ -1004,8 +1007,7 @@ selftest_ops(const struct bench_ops *ops)
         for (i = 1; i <= rcap; i++)
             ST_CHECK(ops->try_send(ch, &i) == LFC_OK, "%s: try_send %d", nm,
                      (int)i);
-        ST_CHECK(ops->try_send(ch, &i) == LFC_AGAIN, "%s: try_send full",
-                 nm);
+        ST_CHECK(ops->try_send(ch, &i) == LFC_AGAIN, "%s: try_send full", nm);
         for (i = 1; i <= rcap; i++) {
             ST_CHECK(ops->try_recv(ch, &v) == LFC_OK && v == i,
                      "%s: try_recv order", nm);
@@ -1017,8 +1019,8 @@ selftest_ops(const struct bench_ops *ops)
     ST_CHECK(ops->close(ch) == LFC_CLOSED, "%s: close twice", nm);
     ST_CHECK(ops->send(ch, &i) == LFC_CLOSED, "%s: send after close", nm);
     for (i = 1; i <= 3; i++)
-        ST_CHECK(ops->recv(ch, &v) == LFC_OK && v == i,
-                 "%s: drain after close", nm);
+        ST_CHECK(ops->recv(ch, &v) == LFC_OK && v == i, "%s: drain after close",
+                 nm);
     ST_CHECK(ops->recv(ch, &v) == LFC_CLOSED, "%s: recv closed", nm);
     ST_CHECK(ops->try_recv(ch, &v) == LFC_CLOSED, "%s: try_recv closed", nm);
     ops->destroy(ch);
@@ -1051,10 +1053,8 @@ selftest_ops(const struct bench_ops *ops)
     if (!(ops->flags & BENCH_NO_UNBUFFERED)) {
         /* Unbuffered: nothing to take, nobody to take; a rendezvous. */
         ch = ops->make(0, 8);
-        ST_CHECK(ops->try_recv(ch, &v) == LFC_AGAIN, "%s: unbuf try_recv",
-                 nm);
-        ST_CHECK(ops->try_send(ch, &v) == LFC_AGAIN, "%s: unbuf try_send",
-                 nm);
+        ST_CHECK(ops->try_recv(ch, &v) == LFC_AGAIN, "%s: unbuf try_recv", nm);
+        ST_CHECK(ops->try_send(ch, &v) == LFC_AGAIN, "%s: unbuf try_send", nm);
         a = (struct st_arg){ops, ch, 2000, 99};
         pthread_create(&th, NULL, st_sender, &a);
         for (i = 1; i <= a.n; i++) {
