@@ -74,16 +74,6 @@ __tsan_default_options(void)
 /* How long to let a helper run into its call and park there. */
 #define PARK_NS (50 * MS)
 
-/* Fails the test unless status `got` equals `want`, naming both codes. */
-#define assert_status(got, want)                                              \
-    do {                                                                      \
-        int got_ = (got);                                                     \
-        int want_ = (want);                                                   \
-        if (got_ != want_)                                                    \
-            fail_msg("%s: got %d (%s), want %d (%s)", #got, got_,             \
-                     lfc_strerror(got_), want_, lfc_strerror(want_));         \
-    } while (0)
-
 static void
 sleep_ns(int64_t ns)
 {

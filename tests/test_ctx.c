@@ -49,15 +49,6 @@
 /* A deadline that no test waits for. */
 #define FAR_NS (3600 * SEC)
 
-#define assert_status(got, want)                                               \
-    do {                                                                       \
-        int got_ = (got);                                                      \
-        int want_ = (want);                                                    \
-        if (got_ != want_)                                                     \
-            fail_msg("status %d (%s), expected %d (%s)", got_,                 \
-                     lfc_strerror(got_), want_, lfc_strerror(want_));          \
-    } while (0)
-
 /* ---- helpers ---------------------------------------------------------- */
 
 static void

@@ -45,15 +45,6 @@
  * deadline, however loaded the machine. */
 #define LATE_NS (5 * SEC)
 
-#define assert_status(got, want)                                               \
-    do {                                                                       \
-        int got_ = (got);                                                      \
-        int want_ = (want);                                                    \
-        if (got_ != want_)                                                     \
-            fail_msg("status %d (%s), expected %d (%s)", got_,                 \
-                     lfc_strerror(got_), want_, lfc_strerror(want_));          \
-    } while (0)
-
 /* ---- helpers ---------------------------------------------------------- */
 
 /* Threads of this process (entries of /proc/self/task). */

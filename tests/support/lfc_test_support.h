@@ -190,6 +190,20 @@ lfc_test_wait_no_threads_named(const char *prefix, int64_t bound_ns)
     return true;
 }
 
+/*
+ * assert_status(got, want): fails a cmocka test unless status `got` equals
+ * `want`, naming both codes. Expands to cmocka's fail_msg, so use it only
+ * in files that include <cmocka.h>.
+ */
+#define assert_status(got, want)                                              \
+    do {                                                                      \
+        int got_ = (got);                                                     \
+        int want_ = (want);                                                   \
+        if (got_ != want_)                                                    \
+            fail_msg("%s: got %d (%s), want %d (%s)", #got, got_,             \
+                     lfc_strerror(got_), want_, lfc_strerror(want_));         \
+    } while (0)
+
 /* Start barrier: threads wait here so they start together. */
 typedef pthread_barrier_t lfc_test_barrier;
 
