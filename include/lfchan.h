@@ -8,5 +8,6 @@
 #include "lfchan/chan.h"
 #include "lfchan/timer.h"
 #include "lfchan/ctx.h"
+#include "lfchan/select.h"
 
 #endif /* LFCHAN_H */

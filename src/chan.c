@@ -68,6 +68,14 @@
  * action of ours; if none is counted any more, it retracts and returns
  * LFC_AGAIN.
  *
+ * Select (select.c) waits on rx_ec and tx_ec like any waiter, with nodes
+ * instead of a futex sleep on seq, so the signals above reach it. On an
+ * unbuffered channel a selecting thread cannot offer its value in the
+ * slot (a receiver could take it while another case completes): a
+ * receiver, or lfc_try_send, finds a parked selector on the event count's
+ * list and completes its case by hand-off (unbuf_handoff), claiming it by
+ * CAS first, so exactly one party wins it.
+ *
  * Invariants:
  *   - head <= tail (as positions, ignoring mark); tail - head <= capacity.
  *   - Only the thread whose CAS moved tail from p writes slot p's value and
@@ -95,6 +103,7 @@
 #include <string.h>
 
 #include "lfchan/chan.h"
+#include "lfchan/select.h"
 #include "lfc_atomic.h"
 #include "lfc_chan_internal.h"
 #include "lfc_common.h"
@@ -351,6 +360,8 @@ struct recv_op {
     void *out;
 };
 
+static int unbuf_handoff(lfc_chan *ch, int dir, void *val);
+
 static int
 recv_try(void *arg)
 {
@@ -359,6 +370,8 @@ recv_try(void *arg)
     int r = ring_try_recv(op->ch, op->out, &pos);
     if (r == LFC_OK)
         after_free(op->ch, pos);
+    else if (r == LFC_AGAIN && op->ch->unbuffered)
+        r = unbuf_handoff(op->ch, LFC_RECV, op->out); /* a selecting sender */
     return r;
 }
 
@@ -451,25 +464,147 @@ unbuf_try_send(lfc_chan *ch, const void *elem)
 {
     uint64_t pos;
 
-    if (!lfc__ec_has_waiters(&ch->rx_ec)) {
-        /* ORDER acq: pairs with the seqcst RMW in lfc_close(). */
+    /* ORDER acq: pairs with the seqcst RMW in lfc_close(). */
+    if (lfc_load_acq_u64(&ch->tail) & ch->mark)
+        return LFC_CLOSED;
+    /* A receiver parked in select takes the value directly. */
+    int r = unbuf_handoff(ch, LFC_SEND, (void *)(uintptr_t)elem);
+    if (r != LFC_AGAIN)
+        return r;
+    /* Otherwise only a plain receiver, committed to one more try, will do
+     * (a parked selector is not: it may complete another case). */
+    if (!lfc__ec_has_plain_waiters(&ch->rx_ec)) {
+        /* ORDER acq: as above; the channel may have closed meanwhile. */
         return (lfc_load_acq_u64(&ch->tail) & ch->mark) ? LFC_CLOSED
                                                         : LFC_AGAIN;
     }
-    int r = ring_try_send(ch, elem, &pos);
+    r = ring_try_send(ch, elem, &pos);
     if (r != LFC_OK)
         return r;
     /* ORDER seqcst: our offer (stamp store) before the waiters load
      * (store→load); pairs with a receiver's withdraw-then-last-try in
      * lfc__ec_wait(): if we still count it, it will see our offer. */
     lfc_fence_seqcst();
-    if (lfc__ec_has_waiters(&ch->rx_ec)) {
+    if (lfc__ec_has_plain_waiters(&ch->rx_ec)) {
         lfc__ec_signal_fenced(&ch->rx_ec, &ch->tx_spin);
     } else if (unbuf_retract(ch, pos)) {
         return LFC_AGAIN; /* every receiver left before seeing it */
     }
     /* Committed: a counted receiver will take it (or one already has). */
     return unbuf_await_taken(ch, pos, INT64_MAX);
+}
+
+/* ---- selecting threads (select.c) ------------------------------------ */
+
+/*
+ * Complete the case of a selector parked on this unbuffered channel: give
+ * it our value (dir LFC_SEND; it waits on rx_ec with a receive case) or
+ * take its value (dir LFC_RECV; it waits on tx_ec with a send case). The
+ * caller is not registered anywhere, so the selector is never itself.
+ * Returns LFC_OK, or LFC_AGAIN if no selector is WAITING (or the channel
+ * closed meanwhile: then the claimed selector is told to try its case,
+ * finds the channel closed, and our caller's next try does too).
+ */
+static int
+unbuf_handoff(lfc_chan *ch, int dir, void *val)
+{
+    struct lfc_ec *ec = dir == LFC_SEND ? &ch->rx_ec : &ch->tx_ec;
+    int r = LFC_AGAIN;
+
+    if (!lfc__ec_has_selectors(ec))
+        return LFC_AGAIN; /* the one load and branch plain calls pay */
+    lfc__ec_lock(ec);
+    for (struct lfc__sel_node *x = ec->sels; x; x = x->next) {
+        uint32_t s = LFC__SEL_WAITING;
+        /* ORDER acqrel: claims the selector (exactly one claimer wins);
+         * the node's fields were published by the lock. */
+        if (!lfc_cas_acqrel_u32(&x->sel->state, &s, LFC__SEL_HANDOFF))
+            continue;
+        /* ORDER acq: pairs with the seqcst RMW in lfc_close(); a close
+         * that this misses is linearized after the hand-off. */
+        if (lfc_load_acq_u64(&ch->tail) & ch->mark) {
+            s = LFC__SEL_NOTIFY(x->index);
+        } else {
+            if (ch->elem_size != 0 && dir == LFC_SEND)
+                memcpy(x->buf, val, ch->elem_size);
+            else if (ch->elem_size != 0)
+                memcpy(val, x->buf, ch->elem_size);
+            s = LFC__SEL_DONE(x->index);
+            r = LFC_OK;
+        }
+        /* ORDER rel: publishes the copy (and, for a send case, our reading
+         * its buffer is done); pairs with the acq in lfc__sel_park(). */
+        lfc_store_rel_u32(&x->sel->state, s);
+        lfc__sel_wake(x->sel); /* under the lock: x->sel is alive */
+        break;
+    }
+    lfc__ec_unlock(ec);
+    return r;
+}
+
+/* Whether a selector other than self is WAITING on ec (under its lock). */
+static bool
+unbuf_peer_waiting(struct lfc_ec *ec, const struct lfc__selector *self)
+{
+    bool found = false;
+    if (!lfc__ec_has_selectors(ec))
+        return false;
+    lfc__ec_lock(ec);
+    for (struct lfc__sel_node *x = ec->sels; x && !found; x = x->next) {
+        /* ORDER rlx: a hint; whoever acts on it claims by CAS. */
+        found = x->sel != self &&
+                lfc_load_rlx_u32(&x->sel->state) == LFC__SEL_WAITING;
+    }
+    lfc__ec_unlock(ec);
+    return found;
+}
+
+bool
+lfc__chan_ready(lfc_chan *ch, int dir, const struct lfc__selector *self)
+{
+    if (dir == LFC_RECV) {
+        /* ORDER rlx: a guess; the stamp load decides, as in try_recv. */
+        uint64_t head = lfc_load_rlx_u64(&ch->head);
+        /* ORDER acq: as in ring_try_recv(). */
+        uint64_t s = lfc_load_acq_u64(slot_stamp(ch, head));
+        if (pos_diff(s, head + 1) >= 0)
+            return true; /* a value (or a stale head: things moved) */
+        /* ORDER acq: pairs with the seqcst RMW in lfc_close(). */
+        uint64_t tail = lfc_load_acq_u64(&ch->tail);
+        if ((tail & ch->mark) && (tail & ~ch->mark) == head)
+            return true;
+        return ch->unbuffered && unbuf_peer_waiting(&ch->tx_ec, self);
+    }
+    /* ORDER acq: pairs with the seqcst RMW in lfc_close(). */
+    uint64_t tail = lfc_load_acq_u64(&ch->tail);
+    if (tail & ch->mark)
+        return true;
+    if (ch->unbuffered) {
+        return lfc__ec_has_plain_waiters(&ch->rx_ec) ||
+               unbuf_peer_waiting(&ch->rx_ec, self);
+    }
+    /* ORDER acq: as in ring_try_send(). */
+    return pos_diff(lfc_load_acq_u64(slot_stamp(ch, tail)), tail) >= 0;
+}
+
+struct lfc_ec *
+lfc__chan_case_ec(lfc_chan *ch, int dir, int *passive)
+{
+    if (dir == LFC_RECV) {
+        *passive = 0;
+        return &ch->rx_ec;
+    }
+    /* An unbuffered send case waits for a receiver to arrive, which is
+     * not what tx_ec's wake-one signals ("a slot is free"): receivers
+     * find it by hand-off instead, and only close notifies it. */
+    *passive = ch->unbuffered;
+    return &ch->tx_ec;
+}
+
+size_t
+lfc__chan_elem_size(const lfc_chan *ch)
+{
+    return ch->elem_size;
 }
 
 /* ---- public API ------------------------------------------------------- */

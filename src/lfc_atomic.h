@@ -105,6 +105,21 @@ lfc_faa_seqcst_u32(uint32_t *p, uint32_t v)
 {
     return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST);
 }
+static inline void
+lfc_store_rel_u32(uint32_t *p, uint32_t v)
+{
+    LFC__STORE(p, v, __ATOMIC_RELEASE);
+}
+static inline uint32_t
+lfc_swap_acqrel_u32(uint32_t *p, uint32_t v)
+{
+    return __atomic_exchange_n(p, v, __ATOMIC_ACQ_REL);
+}
+static inline uint64_t
+lfc_faa_seqcst_u64(uint64_t *p, uint64_t v)
+{
+    return __atomic_fetch_add(p, v, __ATOMIC_SEQ_CST);
+}
 /*
  * TSan does not model stand-alone fences (GCC warns and ignores them). Our
  * seqcst fences never carry happens-before for data (acquire/release
@@ -249,6 +264,29 @@ lfc_faa_seqcst_u32(uint32_t *p, uint32_t v)
 {
     LFC__SEQCST_BEFORE();
     uint32_t old = ck_pr_faa_32(p, v);
+    LFC__SEQCST_AFTER();
+    return old;
+}
+static inline void
+lfc_store_rel_u32(uint32_t *p, uint32_t v)
+{
+    ck_pr_fence_release();
+    ck_pr_store_32(p, v);
+}
+/* Exchange; acquire and release around it (no-ops on TSO). */
+static inline uint32_t
+lfc_swap_acqrel_u32(uint32_t *p, uint32_t v)
+{
+    ck_pr_fence_release();
+    uint32_t old = ck_pr_fas_32(p, v);
+    ck_pr_fence_acquire();
+    return old;
+}
+static inline uint64_t
+lfc_faa_seqcst_u64(uint64_t *p, uint64_t v)
+{
+    LFC__SEQCST_BEFORE();
+    uint64_t old = ck_pr_faa_64(p, v);
     LFC__SEQCST_AFTER();
     return old;
 }

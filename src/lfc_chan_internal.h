@@ -5,6 +5,8 @@
 #ifndef LFC_CHAN_INTERNAL_H
 #define LFC_CHAN_INTERNAL_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "lfchan/chan.h"
@@ -24,5 +26,26 @@ void lfc__chan_release(lfc_chan *ch) LFC_INTERNAL;
  * 2^64 and check wraparound. */
 lfc_chan *lfc__chan_new_at(size_t capacity, size_t elem_size,
                            uint64_t start_lap) LFC_INTERNAL;
+
+/* ---- for select.c ---- */
+struct lfc__selector;
+struct lfc_ec;
+
+/*
+ * Whether a case on ch in direction dir (LFC_SEND, LFC_RECV) looks ready:
+ * its try would complete (or report LFC_CLOSED), or a selector other than
+ * self waits to pair with it. Never consumes. Must not miss an event whose
+ * waker did not see self's registration (select.c); may say "ready" when
+ * the try then fails.
+ */
+bool lfc__chan_ready(lfc_chan *ch, int dir,
+                     const struct lfc__selector *self) LFC_INTERNAL;
+
+/* The event count a case waits on, and whether its node is passive (see
+ * struct lfc__sel_node). */
+struct lfc_ec *lfc__chan_case_ec(lfc_chan *ch, int dir,
+                                 int *passive) LFC_INTERNAL;
+
+size_t lfc__chan_elem_size(const lfc_chan *ch) LFC_INTERNAL;
 
 #endif /* LFC_CHAN_INTERNAL_H */

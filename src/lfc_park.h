@@ -18,15 +18,30 @@
 #include "lfc_atomic.h"
 #include "lfc_common.h"
 
+struct lfc__sel_node;
+
 /*
  * An event count. One per condition a thread can wait for ("channel not
- * empty", "channel not full"). 8 bytes; callers place it on a cache line
- * that the fast path of the *other* side only reads.
+ * empty", "channel not full"). Callers place it on a cache line that the
+ * fast path of the *other* side only reads.
+ *
+ * Two kinds of waiter use it: plain waiters (lfc__ec_wait), which sleep on
+ * `seq`, and selecting threads, which link a node per select case into
+ * `sels` and sleep on a word of their own (select.c). `waiters` counts
+ * both, in one word, so that the signal fast path stays one load and one
+ * branch whether or not anyone selects.
  */
 struct lfc_ec {
-    uint32_t seq;     /* futex word; bumped by wakers (rel RMW) */
-    uint32_t waiters; /* announced waiters; RMW by waiters (seqcst) */
+    uint32_t seq;    /* futex word; bumped by wakers (rel RMW) */
+    uint32_t lock;   /* guards the sels list (lfc__ec_lock) */
+    uint64_t waiters; /* low 32 bits: plain waiters; high 32: selector
+                         nodes in sels; RMW (seqcst) */
+    struct lfc__sel_node *sels;      /* selector nodes, oldest first */
+    struct lfc__sel_node *sels_tail; /* newest; both under lock */
 };
+
+/* One selector node in lfc_ec.waiters. */
+#define LFC__EC_SEL_ONE ((uint64_t)1 << 32)
 
 /*
  * Adaptive spin budget for one side of one primitive, in polls. Written
@@ -83,7 +98,7 @@ lfc__ec_signal_fenced(struct lfc_ec *ec, struct lfc_spin *waker)
 {
     /* ORDER rlx: the caller's seqcst fence orders this load after the
      * publication; a stale 0 means the waiter's recheck sees the state. */
-    if (lfc_unlikely(lfc_load_rlx_u32(&ec->waiters) != 0))
+    if (lfc_unlikely(lfc_load_rlx_u64(&ec->waiters) != 0))
         lfc__ec_wake(ec, 1, waker);
 }
 
@@ -92,17 +107,99 @@ static inline void
 lfc__ec_broadcast_fenced(struct lfc_ec *ec, struct lfc_spin *waker)
 {
     /* ORDER rlx: as in lfc__ec_signal_fenced(). */
-    if (lfc_load_rlx_u32(&ec->waiters) != 0)
+    if (lfc_load_rlx_u64(&ec->waiters) != 0)
         lfc__ec_wake(ec, INT32_MAX, waker);
 }
 
-/* Whether any waiter has announced (a hint: may be stale at once). */
+/* Whether any waiter, plain or selecting, has announced (a hint: may be
+ * stale at once). */
 static inline int
 lfc__ec_has_waiters(struct lfc_ec *ec)
 {
     /* ORDER rlx: a hint; callers that need it exact fence first. */
-    return lfc_load_rlx_u32(&ec->waiters) != 0;
+    return lfc_load_rlx_u64(&ec->waiters) != 0;
 }
+
+/* Whether a plain waiter (lfc__ec_wait) has announced; as above. */
+static inline int
+lfc__ec_has_plain_waiters(struct lfc_ec *ec)
+{
+    /* ORDER rlx: a hint; callers that need it exact fence first. */
+    return (uint32_t)lfc_load_rlx_u64(&ec->waiters) != 0;
+}
+
+/* Whether a selector node is linked on ec; as above. */
+static inline int
+lfc__ec_has_selectors(struct lfc_ec *ec)
+{
+    /* ORDER rlx: a hint; callers that need it exact fence first. */
+    return (lfc_load_rlx_u64(&ec->waiters) >> 32) != 0;
+}
+
+/* ---- selecting threads ------------------------------------------------
+ *
+ * A selecting thread owns one struct lfc__selector (its parking word) and
+ * links one node per case into the event count that case waits on. Every
+ * transition of `state` is an RMW or, for the HANDOFF -> DONE step, a
+ * release store by the only thread that may make it. See select.c for the
+ * protocol and why no wake-up is lost.
+ *
+ *   WAITING   registered; wakers may notify it, peers may hand off to it
+ *   ABORTED   the selector took itself back (a case looked ready, or its
+ *             deadline passed): nobody may claim it any more
+ *   HANDOFF   a peer claimed it and is copying a value in or out
+ *   NOTIFY(i) a waker says case i's event count fired: try case i
+ *   DONE(i)   a peer completed case i by hand-off (status LFC_OK)
+ */
+enum {
+    LFC__SEL_WAITING = 0,
+    LFC__SEL_ABORTED = 1,
+    LFC__SEL_HANDOFF = 2,
+    LFC__SEL_CASE0 = 4 /* NOTIFY(i) = 4 + 2i; DONE(i) = 5 + 2i */
+};
+#define LFC__SEL_NOTIFY(i) (LFC__SEL_CASE0 + 2 * (uint32_t)(i))
+#define LFC__SEL_DONE(i) (LFC__SEL_CASE0 + 2 * (uint32_t)(i) + 1)
+
+struct lfc__selector {
+    uint32_t state; /* futex word: see above */
+};
+
+struct lfc__sel_node {
+    struct lfc__sel_node *next; /* in ec->sels; under ec->lock */
+    struct lfc__sel_node *prev;
+    struct lfc__selector *sel;  /* its thread's parking word */
+    struct lfc_ec *ec;          /* where it is linked */
+    void *buf;                  /* the case's buffer, for hand-offs */
+    uint32_t index;             /* the case's index */
+    int dir;                    /* LFC_SEND or LFC_RECV */
+    int passive;                /* a wake-one never picks it: it waits
+                                   for a peer thread, not for this ec's
+                                   event (unbuffered send cases) */
+};
+
+/* The event count's lock: guards the sels list and every access to a
+ * linked node's selector from outside its thread. Short sections. */
+void lfc__ec_lock(struct lfc_ec *ec) LFC_INTERNAL;
+void lfc__ec_unlock(struct lfc_ec *ec) LFC_INTERNAL;
+
+/* Link / unlink a node, counting it in ec->waiters (seqcst RMW, inside
+ * the lock: a waker that reads the count and then locks finds the node). */
+void lfc__ec_sel_add(struct lfc_ec *ec, struct lfc__sel_node *n) LFC_INTERNAL;
+void lfc__ec_sel_remove(struct lfc_ec *ec,
+                        struct lfc__sel_node *n) LFC_INTERNAL;
+
+/*
+ * Sleep while sel->state is WAITING or HANDOFF (woken by a notify or a
+ * finished hand-off; every return rechecks). At deadline_ns a WAITING
+ * selector takes itself back (CAS to ABORTED); a HANDOFF is always waited
+ * out (a peer is copying; a bounded wait). Returns the final state:
+ * ABORTED (timed out), NOTIFY(i) or DONE(i).
+ */
+uint32_t lfc__sel_park(struct lfc__selector *sel,
+                       int64_t deadline_ns) LFC_INTERNAL;
+
+/* Wake the selector's thread (after a store to its state). */
+void lfc__sel_wake(struct lfc__selector *sel) LFC_INTERNAL;
 
 /*
  * The futex operations, behind a table so tests can count system calls or

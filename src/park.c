@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Parking: event counts over Linux futexes, and the adaptive spin policy.
- * Depends on: lfc_atomic.h, lfc_common.h. Used by: chan.c (later sem, wg,
- * select, pool).
+ * Depends on: lfc_atomic.h, lfc_common.h. Used by: chan.c, select.c (later
+ * sem, wg, pool).
  *
  * Design
  * ------
@@ -30,12 +30,24 @@
  *   - A thread is counted in `waiters` from step 2 to step 4, a span that
  *     covers every futex_wait it makes.
  *
+ * Selecting threads (select.c) use the same event counts differently:
+ * they link a node into ec.sels and count it in the high half of
+ * ec.waiters, and sleep on a word of their own. A waker reaches them in
+ * lfc__ec_wake(): before it touches seq it notifies the oldest WAITING
+ * selector (a wake-one) or every one (a broadcast) by CAS on its word,
+ * under ec.lock. A wake-one that notifies a selector is spent; otherwise
+ * it goes on to the plain waiters as below. Selector wakes bypass the
+ * PENDING coalescing, since selectors never read seq. select.c has the
+ * argument for selectors.
+ *
  * Field table:
  *   | field         | written by                  | read by      | order   |
  *   |---------------|-----------------------------|--------------|---------|
  *   | ec.seq        | wakers (RMW)                | waiters      | rel/acq |
- *   | ec.waiters    | waiters (RMW)               | wakers       | seqcst+ |
+ *   | ec.waiters    | waiters, selectors (RMW)    | wakers       | seqcst+ |
  *   |               |                             |              | fences  |
+ *   | ec.lock       | lfc__ec_lock/unlock (RMW)   | same         | acqrel  |
+ *   | ec.sels list  | selectors, under ec.lock    | wakers, peers| lock    |
  *   | spin.budget   | waiters of that side        | same         | rlx     |
  *   | g_spin_limit  | lfc_spin_set_limit()        | waiters      | rlx     |
  *
@@ -319,12 +331,157 @@ void
 lfc__ec_init(struct lfc_ec *ec)
 {
     ec->seq = 0; /* before the object is shared */
+    ec->lock = 0;
     ec->waiters = 0;
+    ec->sels = NULL;
+    ec->sels_tail = NULL;
+}
+
+/* ---- the event count's lock ------------------------------------------- */
+
+/* Lock word values: a three-state futex mutex (Drepper, "Futexes Are
+ * Tricky", mutex #2), so a holder preempted on a small machine costs its
+ * waiters a sleep, not a spin. */
+enum { LOCK_FREE = 0, LOCK_HELD = 1, LOCK_CONTENDED = 2, LOCK_SPINS = 64 };
+
+void
+lfc__ec_lock(struct lfc_ec *ec)
+{
+    uint32_t c = LOCK_FREE;
+    /* ORDER acqrel: acquire makes the previous holder's section visible. */
+    if (lfc_cas_acqrel_u32(&ec->lock, &c, LOCK_HELD))
+        return;
+    /* Spin briefly: sections are a few loads and CASes (or one wake). */
+    for (int i = 0; i < LOCK_SPINS; i++) {
+        lfc_cpu_relax();
+        c = LOCK_FREE;
+        /* ORDER acqrel: as above. */
+        if (lfc_cas_acqrel_u32(&ec->lock, &c, LOCK_HELD))
+            return;
+    }
+    /* Sleep. Woken by lfc__ec_unlock() of a holder that saw CONTENDED;
+     * every return retries the exchange. ORDER acqrel: as above. */
+    while (lfc_swap_acqrel_u32(&ec->lock, LOCK_CONTENDED) != LOCK_FREE)
+        g_ops->wait(&ec->lock, LOCK_CONTENDED, INT64_MAX);
+}
+
+void
+lfc__ec_unlock(struct lfc_ec *ec)
+{
+    /* ORDER acqrel: release publishes our section to the next holder. */
+    if (lfc_swap_acqrel_u32(&ec->lock, LOCK_FREE) == LOCK_CONTENDED)
+        g_ops->wake(&ec->lock, 1);
+}
+
+/* ---- selector nodes ---------------------------------------------------- */
+
+void
+lfc__ec_sel_add(struct lfc_ec *ec, struct lfc__sel_node *n)
+{
+    lfc__ec_lock(ec);
+    n->next = NULL; /* list fields: under the lock */
+    n->prev = ec->sels_tail;
+    if (ec->sels_tail)
+        ec->sels_tail->next = n;
+    else
+        ec->sels = n;
+    ec->sels_tail = n;
+    /* ORDER seqcst: the announce of the store-buffering pair (select.c);
+     * inside the lock, so a waker that reads it and then locks finds n. */
+    lfc_faa_seqcst_u64(&ec->waiters, LFC__EC_SEL_ONE);
+    lfc__ec_unlock(ec);
+}
+
+void
+lfc__ec_sel_remove(struct lfc_ec *ec, struct lfc__sel_node *n)
+{
+    lfc__ec_lock(ec);
+    if (n->prev)
+        n->prev->next = n->next;
+    else
+        ec->sels = n->next;
+    if (n->next)
+        n->next->prev = n->prev;
+    else
+        ec->sels_tail = n->prev;
+    /* ORDER seqcst: the withdrawal; see select.c on why the selector's
+     * pass that follows (after a fence) cannot miss an event whose waker
+     * no longer found the node. */
+    lfc_faa_seqcst_u64(&ec->waiters, (uint64_t)0 - LFC__EC_SEL_ONE);
+    lfc__ec_unlock(ec);
+}
+
+/*
+ * Notify up to n WAITING selectors linked on ec (a wake-one skips passive
+ * nodes), oldest first. Returns how many. Bypasses the PENDING coalescing
+ * of plain waiters: selectors never read seq, so nothing would clear it.
+ */
+static int
+ec_notify_selectors(struct lfc_ec *ec, int n)
+{
+    int woken = 0;
+    lfc__ec_lock(ec);
+    for (struct lfc__sel_node *x = ec->sels; x && woken < n; x = x->next) {
+        if (n == 1 && x->passive)
+            continue;
+        uint32_t s = LFC__SEL_WAITING;
+        /* ORDER acqrel: release orders the caller's publication before
+         * the selector's acquire load of its state, so its try sees it. */
+        if (lfc_cas_acqrel_u32(&x->sel->state, &s, LFC__SEL_NOTIFY(x->index))) {
+            /* Under the lock: the node, hence its selector's stack, stays
+             * alive until the selector unlinks it. */
+            g_ops->wake(&x->sel->state, 1);
+            woken++;
+        }
+    }
+    lfc__ec_unlock(ec);
+    return woken;
+}
+
+void
+lfc__sel_wake(struct lfc__selector *sel)
+{
+    g_ops->wake(&sel->state, 1);
+}
+
+uint32_t
+lfc__sel_park(struct lfc__selector *sel, int64_t deadline_ns)
+{
+    /* Woken by ec_notify_selectors() (NOTIFY), by a peer's hand-off
+     * (HANDOFF then DONE, each store followed by lfc__sel_wake), by the
+     * deadline, or spuriously; every return reloads the state. */
+    for (;;) {
+        /* ORDER acq: pairs with the waker's release CAS (or the peer's
+         * release store of DONE): its publication is visible to us. */
+        uint32_t s = lfc_load_acq_u32(&sel->state);
+        if (s == LFC__SEL_HANDOFF) {
+            g_ops->wait(&sel->state, s, INT64_MAX); /* bounded: a copy */
+            continue;
+        }
+        if (s != LFC__SEL_WAITING)
+            return s;
+        LFC_DEBUG_YIELD_POINT();
+        if (g_ops->wait(&sel->state, s, deadline_ns) == LFC_TIMEDOUT) {
+            /* ORDER acqrel: take ourselves back; if a waker or peer got
+             * there first, the failed CAS returns its state (acquire). */
+            if (lfc_cas_acqrel_u32(&sel->state, &s, LFC__SEL_ABORTED))
+                return LFC__SEL_ABORTED;
+        }
+    }
 }
 
 void
 lfc__ec_wake(struct lfc_ec *ec, int n, struct lfc_spin *waker)
 {
+    /* ORDER rlx: read after the caller's seqcst fence (store→load with
+     * the waiters' seqcst announce RMWs), as in lfc__ec_signal_fenced(). */
+    uint64_t w = lfc_load_rlx_u64(&ec->waiters);
+    /* Selectors first: a wake-one that reaches one is spent. */
+    if ((w >> 32) != 0 && ec_notify_selectors(ec, n) != 0 && n == 1)
+        return;
+    if ((uint32_t)w == 0)
+        return; /* no plain waiter had announced before our fence */
+
     /* ORDER rlx: a starting guess, read after the caller's seqcst fence
      * (which the coalescing argument needs); the CAS validates it. */
     uint32_t s = lfc_load_rlx_u32(&ec->seq);
@@ -410,7 +567,7 @@ lfc__ec_wait(struct lfc_ec *ec, struct lfc_spin *spin,
     /* ORDER seqcst: announce; with the fence below, forbids the
      * waker's "publish; fence; load waiters" from missing us while our
      * recheck misses its publication (store→load, both sides). */
-    lfc_faa_seqcst_u32(&ec->waiters, 1);
+    lfc_faa_seqcst_u64(&ec->waiters, 1);
     /* ORDER seqcst: see the announce above (SB pattern with fences). */
     lfc_fence_seqcst();
 
@@ -430,7 +587,7 @@ lfc__ec_wait(struct lfc_ec *ec, struct lfc_spin *spin,
 
     /* ORDER seqcst: withdraw before the last try, so a waker either still
      * counts us or our last try sees its publication (SB, as above). */
-    lfc_faa_seqcst_u32(&ec->waiters, (uint32_t)-1);
+    lfc_faa_seqcst_u64(&ec->waiters, (uint64_t)-1);
     if (r == LFC_TIMEDOUT) {
         /* ORDER seqcst: pairs with the waker's fence (SB, as above). */
         lfc_fence_seqcst();

@@ -1,0 +1,452 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Select: wait on several channel operations, complete exactly one.
+ * Depends on: chan.c (try operations, readiness, hand-offs), park.c (event
+ * counts, selector nodes and parking), ctx.c (for the _ctx calls).
+ *
+ * Design
+ * ------
+ * The shape is Go's runtime and crossbeam-channel's: a selecting thread
+ * has one parking word (struct lfc__selector, on its stack), links a node
+ * per case into the event count that case would wait on, rechecks, and
+ * sleeps once on its own word. Wakers take it with a compare-and-swap on
+ * that word, so exactly one of them wins.
+ *
+ *   loop:
+ *     pass: try every case (lfc_try_send / lfc_try_recv), in a random
+ *           order (Fisher-Yates, per-thread xorshift) or, biased, in
+ *           array order; the first that does not say LFC_AGAIN completes;
+ *     register: state = WAITING; link a node per case (seqcst RMW on the
+ *           event count's `waiters`), then a seqcst fence;
+ *     recheck: if any case looks ready (lfc__chan_ready), CAS WAITING ->
+ *           ABORTED and go round again;
+ *     sleep on state until it leaves WAITING (lfc__sel_park);
+ *     unlink every node;
+ *     NOTIFY(i): a waker signalled case i's event count: try case i first
+ *           (biased: a full ordered pass), then a full pass;
+ *     DONE(i): a peer completed case i by hand-off (unbuffered channels);
+ *     ABORTED: a case looked ready, or the deadline passed: a full pass.
+ *
+ * Who changes the state word: the selector itself (WAITING -> ABORTED by
+ * CAS, or a plain store of WAITING while no node is linked, so nobody
+ * else can see it); a waker of an event count with one of its nodes
+ * (WAITING -> NOTIFY(i) by CAS, under that event count's lock, then a
+ * futex wake); a peer on an unbuffered channel (WAITING -> HANDOFF by CAS
+ * under the lock, copy, release store of DONE(i), wake). Every access from
+ * another thread happens under the lock of an event count where one of
+ * the selector's nodes is linked, and the selector unlinks every node
+ * (taking each lock) before it returns: so its stack outlives them all.
+ *
+ * Why no wake-up is lost. Take an event E that makes case i ready, made by
+ * a thread W that then runs "fence; load waiters" on the case's event
+ * count (every channel operation does: park.c, chan.c "Wake-ups").
+ *   1. The selector's recheck comes after its link (seqcst RMW) and a
+ *      fence; W's load after E and a fence. Store-buffering with seqcst
+ *      fences: either the recheck sees E (the selector aborts and passes
+ *      again), or W sees the node counted and takes the lock; the count
+ *      is changed inside the lock, so W finds the node (or finds it gone,
+ *      and then the count W read was already stale: covered by 4).
+ *   2. W, holding the lock, finds the selector WAITING: it CASes NOTIFY(i)
+ *      (release, after E) and wakes it; the selector's acquire of the
+ *      state makes E visible to its try of case i. A wake-one is spent on
+ *      it, exactly as on a plain waiter: if the try fails, another thread
+ *      consumed E, and that thread re-signals by the channel's rule.
+ *   3. W finds it not WAITING: already notified by another event count,
+ *      or ABORTED, or in a hand-off. It is skipped and W's wake goes to the
+ *      next waiter. The selector will run a full pass after its own CAS or
+ *      the one that moved it (acquire), which is after W's read of the
+ *      state, which is after E: the pass sees E. (A skipped wake-one
+ *      finds a plain waiter if one sleeps; if none does, E stays in the
+ *      channel for whoever tries next, the selector's pass included.)
+ *   4. The selector unlinks its node, then (fence) passes. If W's load saw
+ *      the node counted but its locked scan came after the unlink, the
+ *      unlink's RMW follows W's load in the count's modification order, so
+ *      by the fences the selector's pass sees E.
+ *   5. A timeout never swallows a notification: the selector takes itself
+ *      back by CAS; if a waker got there first, the CAS fails and the
+ *      notification is handled as in 2.
+ *   6. Biased selects may complete another case than the notified one i
+ *      while E is still there: then they re-signal case i's event count.
+ *
+ * Unbuffered channels (chan.c has the hand-off): a send completes only
+ * when a receiver takes the value, so a parked selector cannot offer its
+ * value in the ring (a receiver could take it while another case
+ * completes). Instead a selector's send case is passive: wake-ones never
+ * pick it; a receiver that finds it WAITING claims it (CAS to HANDOFF),
+ * copies the value out and sets DONE(i). A plain sender's offer in the
+ * ring, or lfc_try_send's hand-off into a WAITING receive case, serve
+ * selecting receivers. Readiness of an unbuffered send case is "a plain
+ * receiver is parked (committed to one more try) or a selecting receiver
+ * is WAITING"; of a receive case, "an offer is in the ring or a selecting
+ * sender is WAITING". Two selectors on the two ends of one channel may both
+ * see the other, both abort and both miss: they go round again, yielding
+ * the CPU after a few such rounds, so timing breaks the symmetry (Go
+ * avoids this by locking every channel of a select; we keep lock-free
+ * channels instead).
+ *
+ * Cost to channels no select waits on: the signal's `waiters` load is the
+ * same single load; an unbuffered receive that finds nothing, and
+ * lfc_try_send on an unbuffered channel, load the selector count once.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "lfchan/ctx.h"
+#include "lfchan/select.h"
+#include "lfc_atomic.h"
+#include "lfc_chan_internal.h"
+#include "lfc_common.h"
+#include "lfc_park.h"
+
+enum {
+    SMALL_SELECT = 32, /* cases handled with stack memory */
+    FUTILE_ROUNDS = 4, /* aborted rounds before yielding the CPU */
+    SPIN_POLLS = 256   /* case polls before parking (~ a few us) */
+};
+
+/* ---- a cheap per-thread generator ----------------------------------- */
+
+static uint32_t
+rand_u32(void)
+{
+    /* xorshift32; seeded per thread from its own address, so threads
+     * start on different sequences without a system call. */
+    static __thread uint32_t x;
+    if (x == 0)
+        x = (uint32_t)(uintptr_t)&x ^ 0x9e3779b9u;
+    x ^= x << 13;
+    x ^= x >> 17;
+    x ^= x << 5;
+    return x;
+}
+
+/* A uniform value in [0, n), n >= 1 (Lemire's multiply-shift). */
+static uint32_t
+rand_below(uint32_t n)
+{
+    return (uint32_t)(((uint64_t)rand_u32() * n) >> 32);
+}
+
+/* ---- one select call ------------------------------------------------ */
+
+struct select_call {
+    lfc_case *cases;
+    int n;
+    bool biased;
+    uint32_t *order;              /* n case indices, the checking order */
+    struct lfc__sel_node *nodes;  /* n nodes (unused for NULL channels) */
+    struct lfc__selector sel;
+};
+
+static bool
+case_valid(const lfc_case *c)
+{
+    if (!c->ch)
+        return true; /* switched off: never ready, whatever else it says */
+    if (c->dir != LFC_SEND && c->dir != LFC_RECV)
+        return false;
+    return c->buf != NULL || lfc__chan_elem_size(c->ch) == 0;
+}
+
+/* Try case i; on completion record its status. */
+static int
+try_case(struct select_call *sc, uint32_t i)
+{
+    lfc_case *c = &sc->cases[i];
+    if (!c->ch)
+        return LFC_AGAIN;
+    int r = c->dir == LFC_SEND ? lfc_try_send(c->ch, c->buf)
+                               : lfc_try_recv(c->ch, c->buf);
+    if (r != LFC_AGAIN)
+        c->status = r; /* LFC_OK or LFC_CLOSED: arguments were checked */
+    return r;
+}
+
+/* A fresh order: array order (biased) or a random permutation. */
+static void
+shuffle(struct select_call *sc)
+{
+    for (uint32_t i = 0; i < (uint32_t)sc->n; i++)
+        sc->order[i] = i;
+    if (sc->biased)
+        return;
+    for (uint32_t i = (uint32_t)sc->n; i > 1; i--) {
+        uint32_t j = rand_below(i);
+        uint32_t t = sc->order[i - 1];
+        sc->order[i - 1] = sc->order[j];
+        sc->order[j] = t;
+    }
+}
+
+/* Try every case in sc->order; the index of the one completed, or
+ * LFC_AGAIN. */
+static int
+pass(struct select_call *sc)
+{
+    for (int k = 0; k < sc->n; k++) {
+        uint32_t i = sc->order[k];
+        if (try_case(sc, i) != LFC_AGAIN)
+            return (int)i;
+    }
+    return LFC_AGAIN;
+}
+
+static void
+register_all(struct select_call *sc)
+{
+    /* ORDER rlx: no node is linked, so no other thread reads the word;
+     * the locks in lfc__ec_sel_add publish it with each node. */
+    lfc_store_rlx_u32(&sc->sel.state, LFC__SEL_WAITING);
+    for (int i = 0; i < sc->n; i++) {
+        lfc_case *c = &sc->cases[i];
+        if (!c->ch)
+            continue;
+        struct lfc__sel_node *x = &sc->nodes[i];
+        x->sel = &sc->sel;
+        x->buf = c->buf;
+        x->index = (uint32_t)i;
+        x->dir = c->dir;
+        x->ec = lfc__chan_case_ec(c->ch, c->dir, &x->passive);
+        lfc__ec_sel_add(x->ec, x);
+    }
+    /* ORDER seqcst: our links (seqcst RMWs) before the recheck's loads:
+     * the store-buffering pair of point 1 above. */
+    lfc_fence_seqcst();
+}
+
+static void
+unregister_all(struct select_call *sc)
+{
+    for (int i = 0; i < sc->n; i++) {
+        if (sc->cases[i].ch)
+            lfc__ec_sel_remove(sc->nodes[i].ec, &sc->nodes[i]);
+    }
+    /* ORDER seqcst: our unlinks before the pass that follows (point 4). */
+    lfc_fence_seqcst();
+}
+
+static bool
+any_ready(struct select_call *sc)
+{
+    for (int k = 0; k < sc->n; k++) {
+        lfc_case *c = &sc->cases[sc->order[k]];
+        if (c->ch && lfc__chan_ready(c->ch, c->dir, &sc->sel))
+            return true;
+    }
+    return false;
+}
+
+/* Wake one waiter of the event count of case i, whose notification we
+ * did not use (point 6). */
+static void
+resignal(struct select_call *sc, uint32_t i)
+{
+    /* ORDER seqcst: as every signal, fence then load waiters; here only
+     * to hand the wake on, the channel's state needs no publication. */
+    lfc_fence_seqcst();
+    lfc__ec_signal_fenced(sc->nodes[i].ec, NULL);
+}
+
+/*
+ * Register, recheck, sleep. Returns the final state word: ABORTED (a case
+ * looked ready, or timed out), NOTIFY(i) or DONE(i).
+ */
+static uint32_t
+park_once(struct select_call *sc, int64_t deadline_ns)
+{
+    uint32_t s;
+    register_all(sc);
+    if (any_ready(sc)) {
+        s = LFC__SEL_WAITING;
+        /* ORDER acqrel: take ourselves back; a failed CAS acquires the
+         * waker's or peer's state (then handled like a wake-up). */
+        if (lfc_cas_acqrel_u32(&sc->sel.state, &s, LFC__SEL_ABORTED))
+            s = LFC__SEL_ABORTED;
+        else if (s == LFC__SEL_HANDOFF)
+            s = lfc__sel_park(&sc->sel, deadline_ns); /* waits it out */
+    } else {
+        s = lfc__sel_park(&sc->sel, deadline_ns);
+    }
+    unregister_all(sc);
+    return s;
+}
+
+/*
+ * Before parking: poll the cases for about SPIN_POLLS case tries (fewer
+ * passes for wide selects), then yield once. A partner on another core
+ * usually acts within that; parking and waking cost several microseconds.
+ * Woken by nothing: each poll rechecks.
+ */
+static int
+spin(struct select_call *sc)
+{
+    int passes = SPIN_POLLS / (sc->n ? sc->n : 1);
+    for (int k = 0; k < passes; k++) {
+        lfc_cpu_relax();
+        int r = pass(sc);
+        if (r != LFC_AGAIN)
+            return r;
+    }
+    sched_yield(); /* a partner that shares our CPU gets to run */
+    return pass(sc);
+}
+
+static int
+select_blocking(struct select_call *sc, int64_t deadline_ns)
+{
+    int futile = 0;
+    int r = spin(sc);
+    if (r != LFC_AGAIN)
+        return r;
+    for (;;) {
+        uint32_t s = park_once(sc, deadline_ns);
+        r = LFC_AGAIN;
+
+        if (s >= LFC__SEL_CASE0 && ((s - LFC__SEL_CASE0) & 1)) {
+            uint32_t i = (s - LFC__SEL_CASE0) / 2; /* DONE(i) */
+            sc->cases[i].status = LFC_OK;
+            return (int)i;
+        }
+        if (s >= LFC__SEL_CASE0) {
+            uint32_t i = (s - LFC__SEL_CASE0) / 2; /* NOTIFY(i) */
+            if (!sc->biased && try_case(sc, i) != LFC_AGAIN)
+                return (int)i;
+            shuffle(sc);
+            r = pass(sc);
+            if (r >= 0 && sc->biased && (uint32_t)r != i)
+                resignal(sc, i);
+            futile = 0;
+        } else {
+            shuffle(sc);
+            r = pass(sc); /* ABORTED: a case looked ready, or timed out */
+        }
+        if (r != LFC_AGAIN)
+            return r;
+        if (deadline_ns != INT64_MAX && lfc__now_ns() >= deadline_ns)
+            return LFC_TIMEDOUT;
+        if (s == LFC__SEL_ABORTED && ++futile >= FUTILE_ROUNDS) {
+            sched_yield(); /* see "Two selectors on the two ends" above */
+            futile = 0;
+        }
+    }
+}
+
+static int
+select_impl(lfc_case *cases, int n, int64_t deadline_ns, bool biased,
+            bool block)
+{
+    uint32_t order_small[SMALL_SELECT];
+    struct lfc__sel_node nodes_small[SMALL_SELECT];
+    struct select_call sc = {cases, n, biased, order_small, nodes_small, {0}};
+    bool any = false;
+
+    if (n < 0 || n > LFC_SELECT_MAX || (n > 0 && !cases))
+        return LFC_EINVAL;
+    for (int i = 0; i < n; i++) {
+        if (!case_valid(&cases[i]))
+            return LFC_EINVAL;
+        any |= cases[i].ch != NULL;
+    }
+    if (block && !any && deadline_ns == INT64_MAX)
+        return LFC_EINVAL; /* would block forever */
+
+    void *heap = NULL;
+    if (n > SMALL_SELECT) {
+        heap = malloc((size_t)n * (sizeof(uint32_t) + sizeof(*sc.nodes)));
+        if (!heap)
+            return LFC_ENOMEM;
+        sc.nodes = heap;
+        sc.order = (uint32_t *)(void *)(sc.nodes + n);
+    }
+
+    shuffle(&sc);
+    int r = pass(&sc);
+    if (r == LFC_AGAIN && block) {
+        if (deadline_ns != INT64_MAX && lfc__now_ns() >= deadline_ns)
+            r = LFC_TIMEDOUT;
+        else
+            r = select_blocking(&sc, deadline_ns);
+    }
+    free(heap);
+    return r;
+}
+
+int
+lfc_select(lfc_case *cases, int n)
+{
+    return select_impl(cases, n, INT64_MAX, false, true);
+}
+
+int
+lfc_try_select(lfc_case *cases, int n)
+{
+    return select_impl(cases, n, INT64_MAX, false, false);
+}
+
+int
+lfc_select_until(lfc_case *cases, int n, int64_t deadline_ns)
+{
+    return select_impl(cases, n, deadline_ns, false, true);
+}
+
+int
+lfc_select_biased(lfc_case *cases, int n)
+{
+    return select_impl(cases, n, INT64_MAX, true, true);
+}
+
+int
+lfc_try_select_biased(lfc_case *cases, int n)
+{
+    return select_impl(cases, n, INT64_MAX, true, false);
+}
+
+int
+lfc_select_biased_until(lfc_case *cases, int n, int64_t deadline_ns)
+{
+    return select_impl(cases, n, deadline_ns, true, true);
+}
+
+/* ---- context-aware operations ------------------------------------------ */
+
+/* Run one operation against ctx: the operation first (biased), so a value
+ * that is ready wins over a cancellation that races with it; a context
+ * already cancelled when we start wins over everything. */
+static int
+op_ctx(lfc_chan *ch, int dir, void *buf, lfc_ctx *ctx)
+{
+    if (!ch || !ctx || (!buf && lfc__chan_elem_size(ch) != 0))
+        return LFC_EINVAL;
+    int err = lfc_ctx_err(ctx);
+    if (err != LFC_OK)
+        return err;
+    lfc_case cases[2] = {
+        {.ch = ch, .dir = dir, .buf = buf},
+        {.ch = lfc_ctx_done(ctx), .dir = LFC_RECV},
+    };
+    int r = lfc_select_biased_until(cases, 2, lfc_ctx_deadline(ctx));
+    if (r == 0)
+        return cases[0].status;
+    if (r == 1) {
+        /* done closed: the cancellation happens-before (ctx.h), so the
+         * cause is set. */
+        return lfc_ctx_err(ctx);
+    }
+    return r; /* LFC_TIMEDOUT: the deadline passed before the timer fired */
+}
+
+int
+lfc_send_ctx(lfc_chan *ch, const void *elem, lfc_ctx *ctx)
+{
+    return op_ctx(ch, LFC_SEND, (void *)(uintptr_t)elem, ctx);
+}
+
+int
+lfc_recv_ctx(lfc_chan *ch, void *out, lfc_ctx *ctx)
+{
+    return op_ctx(ch, LFC_RECV, out, ctx);
+}
