@@ -601,6 +601,14 @@ lfc__chan_case_ec(lfc_chan *ch, int dir, int *passive)
     return &ch->tx_ec;
 }
 
+bool
+lfc__chan_note_cpu(lfc_chan *ch, int dir, int cpu)
+{
+    if (dir == LFC_RECV)
+        return lfc__spin_note_same_cpu(&ch->rx_spin, &ch->tx_spin, cpu);
+    return lfc__spin_note_same_cpu(&ch->tx_spin, &ch->rx_spin, cpu);
+}
+
 size_t
 lfc__chan_elem_size(const lfc_chan *ch)
 {

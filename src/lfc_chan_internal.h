@@ -46,6 +46,11 @@ bool lfc__chan_ready(lfc_chan *ch, int dir,
 struct lfc_ec *lfc__chan_case_ec(lfc_chan *ch, int dir,
                                  int *passive) LFC_INTERNAL;
 
+/* A selector about to wait on a dir case of ch runs on cpu: record it for
+ * the channel's spin policy, and say whether the other side last ran on
+ * the same CPU (lfc__spin_note_same_cpu). */
+bool lfc__chan_note_cpu(lfc_chan *ch, int dir, int cpu) LFC_INTERNAL;
+
 size_t lfc__chan_elem_size(const lfc_chan *ch) LFC_INTERNAL;
 
 #endif /* LFC_CHAN_INTERNAL_H */

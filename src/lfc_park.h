@@ -13,6 +13,7 @@
 #ifndef LFC_PARK_H
 #define LFC_PARK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "lfc_atomic.h"
@@ -32,11 +33,11 @@ struct lfc__sel_node;
  * branch whether or not anyone selects.
  */
 struct lfc_ec {
-    uint32_t seq;    /* futex word; bumped by wakers (rel RMW) */
-    uint32_t lock;   /* guards the sels list (lfc__ec_lock) */
-    uint64_t waiters; /* low 32 bits: plain waiters; high 32: selector
+    uint32_t seq;               /* futex word; bumped by wakers (rel RMW) */
+    uint32_t lock;              /* guards the sels list (lfc__ec_lock) */
+    uint64_t waiters;           /* low 32 bits: plain waiters; high 32: selector
                          nodes in sels; RMW (seqcst) */
-    struct lfc__sel_node *sels;      /* selector nodes, oldest first */
+    struct lfc__sel_node *sels; /* selector nodes, oldest first */
     struct lfc__sel_node *sels_tail; /* newest; both under lock */
 };
 
@@ -53,6 +54,13 @@ struct lfc_spin {
     int32_t cpu;     /* CPU a waiter of this side last ran on, or -1;
                         written by waiters of this side (relaxed) */
 };
+
+/* Record that a waiter of `spin`'s side runs on cpu (as lfc__ec_wait
+ * does), and say whether the partner side last ran there too (then
+ * spinning cannot help: the partner needs this CPU). cpu < 0: unknown. */
+bool lfc__spin_note_same_cpu(struct lfc_spin *spin,
+                             const struct lfc_spin *partner,
+                             int cpu) LFC_INTERNAL;
 
 /* A try function: LFC_AGAIN means "not yet, keep waiting"; any other
  * status ends the wait and is returned. */
@@ -167,12 +175,12 @@ struct lfc__selector {
 struct lfc__sel_node {
     struct lfc__sel_node *next; /* in ec->sels; under ec->lock */
     struct lfc__sel_node *prev;
-    struct lfc__selector *sel;  /* its thread's parking word */
-    struct lfc_ec *ec;          /* where it is linked */
-    void *buf;                  /* the case's buffer, for hand-offs */
-    uint32_t index;             /* the case's index */
-    int dir;                    /* LFC_SEND or LFC_RECV */
-    int passive;                /* a wake-one never picks it: it waits
+    struct lfc__selector *sel; /* its thread's parking word */
+    struct lfc_ec *ec;         /* where it is linked */
+    void *buf;                 /* the case's buffer, for hand-offs */
+    uint32_t index;            /* the case's index */
+    int dir;                   /* LFC_SEND or LFC_RECV */
+    int passive;               /* a wake-one never picks it: it waits
                                    for a peer thread, not for this ec's
                                    event (unbuffered send cases) */
 };

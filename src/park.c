@@ -268,15 +268,21 @@ spin_note_cpu(struct lfc_spin *spin, int cpu)
     }
 }
 
-static bool
-spin_same_cpu(struct lfc_spin *spin, const struct lfc_spin *partner)
+bool
+lfc__spin_note_same_cpu(struct lfc_spin *spin, const struct lfc_spin *partner,
+                        int cpu)
 {
-    int cpu = sched_getcpu();
     if (cpu < 0)
         return false;
     spin_note_cpu(spin, cpu);
     /* ORDER rlx: a hint; a stale value costs one wasted spin or yield. */
     return partner && lfc_load_rlx_int(&partner->cpu) == cpu;
+}
+
+static bool
+spin_same_cpu(struct lfc_spin *spin, const struct lfc_spin *partner)
+{
+    return lfc__spin_note_same_cpu(spin, partner, sched_getcpu());
 }
 
 /* The budget for this wait, and whether it adapts. */

@@ -14,7 +14,7 @@
  *
  *   loop:
  *     pass: try every case (lfc_try_send / lfc_try_recv), in a random
- *           order (Fisher-Yates, per-thread xorshift) or, biased, in
+ *           order (Fisher-Yates, per-thread LCG) or, biased, in
  *           array order; the first that does not say LFC_AGAIN completes;
  *     register: state = WAITING; link a node per case (seqcst RMW on the
  *           event count's `waiters`), then a seqcst fence;
@@ -96,6 +96,7 @@
 #include <stdlib.h>
 
 #include "lfchan/ctx.h"
+#include "lfchan/spin.h"
 #include "lfchan/select.h"
 #include "lfc_atomic.h"
 #include "lfc_chan_internal.h"
@@ -103,32 +104,36 @@
 #include "lfc_park.h"
 
 enum {
-    SMALL_SELECT = 32, /* cases handled with stack memory */
-    FUTILE_ROUNDS = 4, /* aborted rounds before yielding the CPU */
-    SPIN_POLLS = 256   /* case polls before parking (~ a few us) */
+    SMALL_SELECT = 32,  /* cases handled with stack memory */
+    FUTILE_ROUNDS = 4,  /* aborted rounds before yielding the CPU */
+    SPIN_FLOOR = 16,    /* case tries: the adaptive spin's least */
+    SPIN_INITIAL = 256, /* case tries (~ a few us) */
+    SPIN_CEIL = 8192    /* case tries (~ 100 us) */
 };
 
 /* ---- a cheap per-thread generator ----------------------------------- */
 
-static uint32_t
-rand_u32(void)
+/* Per-thread generator state, read once and written back once per select
+ * (a thread-local access in a shared library is a function call). */
+static __thread uint64_t tls_rng;
+
+static uint64_t
+rng_load(void)
 {
-    /* xorshift32; seeded per thread from its own address, so threads
-     * start on different sequences without a system call. */
-    static __thread uint32_t x;
-    if (x == 0)
-        x = (uint32_t)(uintptr_t)&x ^ 0x9e3779b9u;
-    x ^= x << 13;
-    x ^= x >> 17;
-    x ^= x << 5;
+    uint64_t x = tls_rng;
+    if (x == 0) /* seeded from the thread's own address: no system call */
+        x = (uint64_t)(uintptr_t)&tls_rng * 0x9e3779b97f4a7c15u | 1;
     return x;
 }
 
-/* A uniform value in [0, n), n >= 1 (Lemire's multiply-shift). */
+/* A value in [0, n), n >= 1: one step of Knuth's MMIX LCG, then Lemire's
+ * multiply-shift of its high half (the LCG's good bits). Fair enough to
+ * pick among cases; not for anything else. */
 static uint32_t
-rand_below(uint32_t n)
+rng_below(uint64_t *x, uint32_t n)
 {
-    return (uint32_t)(((uint64_t)rand_u32() * n) >> 32);
+    *x = *x * 6364136223846793005u + 1442695040888963407u;
+    return (uint32_t)(((*x >> 32) * n) >> 32);
 }
 
 /* ---- one select call ------------------------------------------------ */
@@ -137,8 +142,9 @@ struct select_call {
     lfc_case *cases;
     int n;
     bool biased;
-    uint32_t *order;              /* n case indices, the checking order */
-    struct lfc__sel_node *nodes;  /* n nodes (unused for NULL channels) */
+    uint64_t rng;                /* this call's generator state */
+    uint32_t *order;             /* a permutation of the case indices */
+    struct lfc__sel_node *nodes; /* n nodes (unused for NULL channels) */
     struct lfc__selector sel;
 };
 
@@ -166,28 +172,24 @@ try_case(struct select_call *sc, uint32_t i)
     return r;
 }
 
-/* A fresh order: array order (biased) or a random permutation. */
-static void
-shuffle(struct select_call *sc)
-{
-    for (uint32_t i = 0; i < (uint32_t)sc->n; i++)
-        sc->order[i] = i;
-    if (sc->biased)
-        return;
-    for (uint32_t i = (uint32_t)sc->n; i > 1; i--) {
-        uint32_t j = rand_below(i);
-        uint32_t t = sc->order[i - 1];
-        sc->order[i - 1] = sc->order[j];
-        sc->order[j] = t;
-    }
-}
-
-/* Try every case in sc->order; the index of the one completed, or
- * LFC_AGAIN. */
+/*
+ * Try every case, the first that does not say LFC_AGAIN completes; its
+ * index, or LFC_AGAIN. Unbiased, the order is a fresh uniform random
+ * permutation, drawn as we go (Fisher-Yates step k picks among the cases
+ * not yet tried), so a pass that completes early draws few numbers.
+ * Biased: array order.
+ */
 static int
 pass(struct select_call *sc)
 {
-    for (int k = 0; k < sc->n; k++) {
+    uint32_t n = (uint32_t)sc->n;
+    for (uint32_t k = 0; k < n; k++) {
+        if (!sc->biased) {
+            uint32_t j = k + rng_below(&sc->rng, n - k);
+            uint32_t t = sc->order[k];
+            sc->order[k] = sc->order[j];
+            sc->order[j] = t;
+        }
         uint32_t i = sc->order[k];
         if (try_case(sc, i) != LFC_AGAIN)
             return (int)i;
@@ -276,23 +278,50 @@ park_once(struct select_call *sc, int64_t deadline_ns)
 }
 
 /*
- * Before parking: poll the cases for about SPIN_POLLS case tries (fewer
- * passes for wide selects), then yield once. A partner on another core
- * usually acts within that; parking and waking cost several microseconds.
- * Woken by nothing: each poll rechecks.
+ * Spin policy before parking, after the channels' own (park.c): if the
+ * other side of any case last ran on our CPU, spinning only delays it, so
+ * yield once instead. Otherwise poll the cases for a per-thread adaptive
+ * budget (in case tries): a spin that succeeds after k tries pulls it
+ * 1/8 of the way toward 2k + SPIN_FLOOR, one that fails pulls it 1/8 of
+ * the way toward the floor (an idle select). lfc_spin_set_limit() fixes
+ * it instead. Woken by nothing: each poll rechecks.
  */
+static __thread uint32_t tls_spin_budget = SPIN_INITIAL;
+
 static int
 spin(struct select_call *sc)
 {
-    int passes = SPIN_POLLS / (sc->n ? sc->n : 1);
-    for (int k = 0; k < passes; k++) {
-        lfc_cpu_relax();
-        int r = pass(sc);
-        if (r != LFC_AGAIN)
-            return r;
+    int cpu = sched_getcpu();
+    bool same = false;
+    for (int i = 0; i < sc->n; i++) {
+        lfc_case *c = &sc->cases[i];
+        if (c->ch)
+            same |= lfc__chan_note_cpu(c->ch, c->dir, cpu);
     }
-    sched_yield(); /* a partner that shares our CPU gets to run */
-    return pass(sc);
+    int limit = lfc_spin_limit();
+    uint32_t budget = limit >= 0 ? (uint32_t)limit : tls_spin_budget;
+    if (same && limit < 0) {
+        sched_yield(); /* the partner needs our CPU */
+        return pass(sc);
+    }
+    uint32_t per_pass = sc->n > 0 ? (uint32_t)sc->n : 1;
+    int r = LFC_AGAIN;
+    uint32_t tries = 0;
+    while (tries < budget) {
+        lfc_cpu_relax();
+        r = pass(sc);
+        tries += per_pass;
+        if (r != LFC_AGAIN)
+            break;
+    }
+    if (limit < 0) {
+        uint32_t target = r != LFC_AGAIN ? 2 * tries + SPIN_FLOOR : 0;
+        int64_t b = (int64_t)budget + ((int64_t)target - (int64_t)budget) / 8;
+        tls_spin_budget = b < SPIN_FLOOR  ? SPIN_FLOOR
+                          : b > SPIN_CEIL ? SPIN_CEIL
+                                          : (uint32_t)b;
+    }
+    return r;
 }
 
 static int
@@ -315,13 +344,11 @@ select_blocking(struct select_call *sc, int64_t deadline_ns)
             uint32_t i = (s - LFC__SEL_CASE0) / 2; /* NOTIFY(i) */
             if (!sc->biased && try_case(sc, i) != LFC_AGAIN)
                 return (int)i;
-            shuffle(sc);
             r = pass(sc);
             if (r >= 0 && sc->biased && (uint32_t)r != i)
                 resignal(sc, i);
             futile = 0;
         } else {
-            shuffle(sc);
             r = pass(sc); /* ABORTED: a case looked ready, or timed out */
         }
         if (r != LFC_AGAIN)
@@ -341,7 +368,8 @@ select_impl(lfc_case *cases, int n, int64_t deadline_ns, bool biased,
 {
     uint32_t order_small[SMALL_SELECT];
     struct lfc__sel_node nodes_small[SMALL_SELECT];
-    struct select_call sc = {cases, n, biased, order_small, nodes_small, {0}};
+    struct select_call sc = {cases,       n,           biased, 0,
+                             order_small, nodes_small, {0}};
     bool any = false;
 
     if (n < 0 || n > LFC_SELECT_MAX || (n > 0 && !cases))
@@ -363,7 +391,10 @@ select_impl(lfc_case *cases, int n, int64_t deadline_ns, bool biased,
         sc.order = (uint32_t *)(void *)(sc.nodes + n);
     }
 
-    shuffle(&sc);
+    for (uint32_t i = 0; i < (uint32_t)n; i++)
+        sc.order[i] = i;
+    if (!biased)
+        sc.rng = rng_load();
     int r = pass(&sc);
     if (r == LFC_AGAIN && block) {
         if (deadline_ns != INT64_MAX && lfc__now_ns() >= deadline_ns)
@@ -371,6 +402,8 @@ select_impl(lfc_case *cases, int n, int64_t deadline_ns, bool biased,
         else
             r = select_blocking(&sc, deadline_ns);
     }
+    if (!biased)
+        tls_rng = sc.rng;
     free(heap);
     return r;
 }
