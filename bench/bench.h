@@ -6,8 +6,11 @@
  *   bench.h         this header: the ops table, cases, results, config.
  *   chan_bench.c    the channel workloads (throughput, ping-pong, one-way
  *                   latency), their verification, and the case matrix.
+ *   select_bench.c  select over K channels and receive-with-timeout
+ *                   workloads, their rows of the matrix, their self-test.
  *   impl_lfchan.c   lfchan behind the ops table (plus spin-budget variants).
- *   mutex_chan.c    the baseline: ring + one mutex + condition variables.
+ *   mutex_chan.c    the baseline: ring + one mutex + condition variables,
+ *                   with a select (per-select waiter, shared condvar).
  *   ref_ckring.c    Concurrency Kit ck_ring MPMC, spin-then-yield waits.
  *   ref_wfcq.c      liburcu wfcqueue (unbounded), spin-then-yield waits.
  *   bench_util.c    clocks, CPU placement, rusage, the watchdog.
@@ -31,6 +34,13 @@ extern "C" {
 #endif
 
 /* ---- The ops table: one per channel implementation ------------------- */
+
+/* One case of a select, as the workload describes it to sel_new. */
+struct bench_sel {
+    void *ch;  /* a channel of the same implementation; NULL: never ready */
+    int dir;   /* LFC_SEND or LFC_RECV (lfchan/select.h) */
+    void *buf; /* the value to send, or where to put the one received */
+};
 
 /* What an implementation cannot do; the matrix skips those rows. */
 enum {
@@ -61,11 +71,32 @@ struct bench_ops {
     void (*destroy)(void *ch);
     /* The capacity actually used for a requested one (ck_ring rounds). */
     size_t (*real_cap)(size_t cap);
+
+    /* Select, as lfchan/select.h (all four NULL: no select rows). sel_new
+     * takes n cases over channels of capacity >= 1 (copied; the buffers
+     * must outlive the handle) and returns a handle for one thread at a
+     * time, or NULL. select completes one ready case, checking the cases
+     * in a random order, and returns its index with *status LFC_OK or
+     * LFC_CLOSED (as the plain call); or LFC_TIMEDOUT once deadline_ns
+     * (CLOCK_MONOTONIC, bench_now_ns; LFC_FOREVER: none) has passed with
+     * nothing done. sel_off switches case i off for good (as a NULL
+     * channel). */
+    void *(*sel_new)(const struct bench_sel *cases, int n);
+    int (*select)(void *sel, int64_t deadline_ns, int *status);
+    void (*sel_off)(void *sel, int i);
+    void (*sel_free)(void *sel);
+
+    /* Receive with a relative timeout, the implementation's own idiom
+     * (NULL: no timeout rows): LFC_OK, LFC_CLOSED, or LFC_TIMEDOUT (never
+     * before timeout_ns has passed since the call; nothing received). */
+    int (*recv_timeout)(void *ch, void *out, int64_t timeout_ns);
 };
 
 extern const struct bench_ops bench_ops_lfchan;
 extern const struct bench_ops bench_ops_lfchan_spin0;
 extern const struct bench_ops bench_ops_lfchan_spinlong;
+extern const struct bench_ops bench_ops_lfchan_timer;
+extern const struct bench_ops bench_ops_lfchan_until;
 extern const struct bench_ops bench_ops_mutex;
 extern const struct bench_ops bench_ops_ckring;
 extern const struct bench_ops bench_ops_wfcq;
@@ -76,9 +107,15 @@ extern const struct bench_ops bench_ops_wfcq;
 /* ---- Cases and results ------------------------------------------------ */
 
 enum bench_kind {
-    BENCH_THROUGHPUT, /* p producers, c consumers, counted and verified */
-    BENCH_PINGPONG,   /* round trips over two capacity-1 channels */
-    BENCH_LATENCY,    /* one-way latency at a fixed offered load */
+    BENCH_THROUGHPUT,    /* p producers, c consumers, counted and verified */
+    BENCH_PINGPONG,      /* round trips over two capacity-1 channels */
+    BENCH_LATENCY,       /* one-way latency at a fixed offered load */
+    BENCH_SELECT,        /* K producers, one channel each; one consumer
+                            selects over the K (select_bench.c) */
+    BENCH_TIMEOUT,       /* a receive with a timeout per message; the data
+                            comes first, the timeouts do not fire */
+    BENCH_TIMEOUT_FIRED, /* receives with a timeout on an idle channel:
+                            every timeout fires; hist: lateness */
 };
 
 enum bench_pin {
@@ -101,8 +138,9 @@ struct bench_case {
     char name[192]; /* BM_chan_<scenario>/impl:../...: STYLE section 10 */
     enum bench_kind kind;
     const struct bench_ops *ops;
-    const char *scenario; /* spsc mpsc spmc mpmc pingpong latency */
-    int producers;
+    const char *scenario; /* spsc mpsc spmc mpmc pingpong latency
+                             select_rx timeout timeout_fired */
+    int producers;        /* BENCH_SELECT: also the number of channels */
     int consumers;
     size_t cap;       /* as requested (the real one: ops->real_cap) */
     size_t msg;       /* bytes per message: 8 or 64 */
@@ -111,6 +149,7 @@ struct bench_case {
     double max_s;     /* an iteration stops sending after this long */
     int iterations;
     uint64_t rate;    /* BENCH_LATENCY: offered messages per second */
+    int64_t timeout_ns; /* BENCH_TIMEOUT*: per receive */
 };
 
 struct bench_result {
@@ -139,6 +178,15 @@ void bench_result_add(struct bench_result *acc, const struct bench_result *r);
  * prints what failed to stderr and returns false on any failure. */
 bool bench_selftest(void);
 
+/* select_bench.c: the select and timeout rows of the matrix (appended by
+ * bench_cases; a malloc'ed array, its length in *n), running one of them
+ * (bench_run hands these kinds over), and the self-test of every select
+ * and recv_timeout (run by bench_selftest; returns the failure count). */
+struct bench_case *bench_select_cases(const struct bench_config *cfg,
+                                      size_t *n);
+void bench_select_run(const struct bench_case *c, struct bench_result *res);
+int bench_select_selftest(void);
+
 /* ---- Reporting (report.c) --------------------------------------------- */
 
 /* Record a finished case (all iterations summed in *res). */
@@ -156,6 +204,18 @@ bool bench_report_write(const char *dir, const char *machine_md,
 int64_t bench_now_ns(void);
 const char *bench_pin_name(enum bench_pin pin);
 int bench_ncpus(void); /* CPUs this process may run on */
+
+/* The CPUs this process may run on, at most max of them, into cpus;
+ * returns how many (0 on error). */
+int bench_allowed_cpus(int *cpus, int max);
+/* The CPU for a producer's or consumer's index i under a placement, from
+ * bench_allowed_cpus' list; -1: unpinned. */
+int bench_cpu_for(enum bench_pin pin, const int *cpus, int ncpu, bool producer,
+                  int i);
+/* Pin the calling thread to cpu (-1: leave it); 0 or an errno value. */
+int bench_pin_self(int cpu);
+/* CPU seconds (user + system) and context switches of the process. */
+void bench_usage(double *cpu_s, uint64_t *ctxsw);
 
 /* Watchdog: a thread (started once) that aborts the process with a clear
  * message if the running workload makes no progress for 30 s. Workloads

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Benchmark utilities: clock, CPU list, spin-then-yield, the watchdog.
+ * Benchmark utilities: clock, CPU list and placement, CPU time, spin-then-
+ * yield, the watchdog.
  *
  * The watchdog is one detached thread that wakes every second and sums the
  * per-thread progress counters of the running workload. If the sum has not
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,6 +55,71 @@ bench_ncpus(void)
     if (sched_getaffinity(0, sizeof(set), &set) != 0)
         return 1;
     return CPU_COUNT(&set);
+}
+
+int
+bench_allowed_cpus(int *cpus, int max)
+{
+    cpu_set_t set;
+    int n = 0;
+    int i;
+
+    if (sched_getaffinity(0, sizeof(set), &set) != 0)
+        return 0;
+    for (i = 0; i < CPU_SETSIZE && n < max; i++)
+        if (CPU_ISSET(i, &set))
+            cpus[n++] = i;
+    return n;
+}
+
+int
+bench_cpu_for(enum bench_pin pin, const int *cpus, int ncpu, bool producer,
+              int i)
+{
+    int half;
+
+    switch (pin) {
+    case BENCH_PIN_NONE:
+        return -1;
+    case BENCH_PIN_SAME:
+        return cpus[0];
+    case BENCH_PIN_SPLIT:
+        if (ncpu < 2)
+            return -1;
+        half = ncpu / 2;
+        if (producer)
+            return cpus[i % half];
+        return cpus[half + i % (ncpu - half)];
+    }
+    return -1;
+}
+
+int
+bench_pin_self(int cpu)
+{
+    cpu_set_t set;
+
+    if (cpu < 0)
+        return 0;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    return pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+}
+
+static double
+tv_s(struct timeval tv)
+{
+    return (double)tv.tv_sec + (double)tv.tv_usec * 1e-6;
+}
+
+void
+bench_usage(double *cpu_s, uint64_t *ctxsw)
+{
+    struct rusage ru;
+
+    getrusage(RUSAGE_SELF, &ru);
+    *cpu_s = tv_s(ru.ru_utime) + tv_s(ru.ru_stime);
+    *ctxsw = (uint64_t)(ru.ru_nvcsw + ru.ru_nivcsw);
 }
 
 static inline void

@@ -39,7 +39,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #define MAXP 8 /* producers per workload */
 #define MAXC 8 /* consumers per workload */
@@ -110,23 +109,11 @@ failed(struct run *r)
     return __atomic_load_n(&r->failed, __ATOMIC_ACQUIRE) != 0;
 }
 
-static int
-pin_self(int cpu)
-{
-    cpu_set_t set;
-
-    if (cpu < 0)
-        return 0;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    return pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
-}
-
 /* Pin, then wait for everyone. Returns false if pinning failed. */
 static bool
 worker_begin(struct worker *w)
 {
-    int rc = pin_self(w->cpu);
+    int rc = bench_pin_self(w->cpu);
 
     if (rc != 0)
         fail(w->run, "pthread_setaffinity_np(CPU %d): %s", w->cpu,
@@ -439,56 +426,15 @@ out:
 
 /* ---- Running a case ----------------------------------------------------- */
 
-/* CPUs for role `producer` index i under a placement; -1 = unpinned. */
-static int
-cpu_for(enum bench_pin pin, const int *cpus, int ncpu, bool producer, int i)
-{
-    int half;
-
-    switch (pin) {
-    case BENCH_PIN_NONE:
-        return -1;
-    case BENCH_PIN_SAME:
-        return cpus[0];
-    case BENCH_PIN_SPLIT:
-        if (ncpu < 2)
-            return -1;
-        half = ncpu / 2;
-        if (producer)
-            return cpus[i % half];
-        return cpus[half + i % (ncpu - half)];
-    }
-    return -1;
-}
-
-static int
-allowed_cpus(int *cpus, int max)
-{
-    cpu_set_t set;
-    int n = 0;
-    int i;
-
-    if (sched_getaffinity(0, sizeof(set), &set) != 0)
-        return 0;
-    for (i = 0; i < CPU_SETSIZE && n < max; i++)
-        if (CPU_ISSET(i, &set))
-            cpus[n++] = i;
-    return n;
-}
-
-static double
-tv_s(struct timeval tv)
-{
-    return (double)tv.tv_sec + (double)tv.tv_usec * 1e-6;
-}
-
 void
 bench_run(const struct bench_case *c, struct bench_result *res)
 {
     struct worker w[MAXP + MAXC];
     struct run r;
-    struct rusage ru0;
-    struct rusage ru1;
+    double cpu0;
+    double cpu1;
+    uint64_t ctx0;
+    uint64_t ctx1;
     void *(*pfn)(void *);
     void *(*cfn)(void *);
     int cpus[CPU_SETSIZE];
@@ -502,6 +448,11 @@ bench_run(const struct bench_case *c, struct bench_result *res)
     int i;
     int p;
 
+    if (c->kind == BENCH_SELECT || c->kind == BENCH_TIMEOUT ||
+        c->kind == BENCH_TIMEOUT_FIRED) {
+        bench_select_run(c, res);
+        return;
+    }
     memset(res, 0, sizeof(*res));
     lfc_hist_init(&res->hist);
     res->ok = true;
@@ -513,7 +464,7 @@ bench_run(const struct bench_case *c, struct bench_result *res)
         snprintf(res->err, sizeof(res->err), "bad case %s", c->name);
         return;
     }
-    ncpu = allowed_cpus(cpus, CPU_SETSIZE);
+    ncpu = bench_allowed_cpus(cpus, CPU_SETSIZE);
     if (ncpu < 1) {
         cpus[0] = 0;
         ncpu = 1;
@@ -554,13 +505,13 @@ bench_run(const struct bench_case *c, struct bench_result *res)
     }
     pthread_barrier_init(&r.start, NULL, (unsigned)nt);
     bench_watch_begin(c->name, nt);
-    getrusage(RUSAGE_SELF, &ru0);
+    bench_usage(&cpu0, &ctx0);
     for (i = 0; i < nt; i++) {
         w[i].run = &r;
         w[i].producer = i < np;
         w[i].id = i < np ? i : i - np;
         w[i].slot = i;
-        w[i].cpu = cpu_for(c->pin, cpus, ncpu, w[i].producer, w[i].id);
+        w[i].cpu = bench_cpu_for(c->pin, cpus, ncpu, w[i].producer, w[i].id);
         if (c->kind != BENCH_THROUGHPUT) {
             w[i].hist = malloc(sizeof(*w[i].hist));
             if (w[i].hist == NULL) {
@@ -583,14 +534,12 @@ bench_run(const struct bench_case *c, struct bench_result *res)
     }
     for (i = 0; i < started; i++)
         pthread_join(w[i].th, NULL);
-    getrusage(RUSAGE_SELF, &ru1);
+    bench_usage(&cpu1, &ctx1);
     bench_watch_end();
     pthread_barrier_destroy(&r.start);
 
-    res->cpu_s = tv_s(ru1.ru_utime) - tv_s(ru0.ru_utime) + tv_s(ru1.ru_stime) -
-                 tv_s(ru0.ru_stime);
-    res->ctxsw = (uint64_t)((ru1.ru_nvcsw - ru0.ru_nvcsw) +
-                            (ru1.ru_nivcsw - ru0.ru_nivcsw));
+    res->cpu_s = cpu1 - cpu0;
+    res->ctxsw = ctx1 - ctx0;
     for (i = 0; i < np; i++) {
         if (w[i].t_start != 0 && w[i].t_start < t0)
             t0 = w[i].t_start;
@@ -787,6 +736,20 @@ struct builder {
 };
 
 static void
+append(struct builder *b, const struct bench_case *c)
+{
+    if (b->n == b->max) {
+        b->max = b->max ? 2 * b->max : 256;
+        b->v = realloc(b->v, b->max * sizeof(*b->v));
+        if (b->v == NULL) {
+            fprintf(stderr, "lfc_bench: out of memory\n");
+            abort();
+        }
+    }
+    b->v[b->n++] = *c;
+}
+
+static void
 push(struct builder *b, const struct bench_case *c)
 {
     const struct bench_config *cfg = b->cfg;
@@ -799,15 +762,7 @@ push(struct builder *b, const struct bench_case *c)
         if (c->kind == BENCH_THROUGHPUT && c->msg == 64 && !quick_msg64_row(c))
             return;
     }
-    if (b->n == b->max) {
-        b->max = b->max ? 2 * b->max : 256;
-        b->v = realloc(b->v, b->max * sizeof(*b->v));
-        if (b->v == NULL) {
-            fprintf(stderr, "lfc_bench: out of memory\n");
-            abort();
-        }
-    }
-    b->v[b->n++] = *c;
+    append(b, c);
 }
 
 static void
@@ -933,6 +888,15 @@ bench_cases(const struct bench_config *cfg, size_t *n)
                           .iterations = s.iterations,
                       });
         }
+    }
+    /* Select and timeouts (select_bench.c, which applies cfg itself). */
+    {
+        size_t ns = 0;
+        struct bench_case *sv = bench_select_cases(cfg, &ns);
+
+        for (ii = 0; ii < ns; ii++)
+            append(&b, &sv[ii]);
+        free(sv);
     }
     *n = b.n;
     return b.v;
@@ -1129,5 +1093,6 @@ bench_selftest(void)
     selftest_hist();
     for (i = 0; i < NELEM(all); i++)
         selftest_ops(all[i]);
+    selftest_failures += bench_select_selftest();
     return selftest_failures == 0;
 }

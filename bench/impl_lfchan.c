@@ -5,10 +5,22 @@
  * fixed budget). The plain "lfchan" entry runs the library's default
  * (LFC_SPIN_ADAPTIVE); every entry sets the process-wide budget in setup
  * and restores the default in teardown.
+ *
+ * Select is lfc_select / lfc_select_until over an lfc_case array built
+ * once by sel_new. A receive with a timeout is, in "lfchan", the Go idiom
+ * the issue asks about: select over {the channel, lfc_after(timeout)},
+ * the timer channel freed after each receive (an abandoned lfc_after
+ * timer stays queued until its deadline, then fires into the void). Two
+ * references for it, run only in the timeout rows: "lfchan-timer"
+ * (lfc_timer_after, its channel in the select, lfc_timer_free: dequeued at
+ * once) and "lfchan-until" (lfc_recv_until: no timer at all).
  */
 #include "bench.h"
 
 #include <lfchan.h>
+
+#include <errno.h>
+#include <stdlib.h>
 
 static void *
 l_make(size_t cap, size_t esz)
@@ -58,6 +70,121 @@ l_real_cap(size_t cap)
     return cap;
 }
 
+/* ---- Select ------------------------------------------------------------ */
+
+struct lsel {
+    int n;
+    lfc_case c[]; /* n */
+};
+
+static void *
+l_sel_new(const struct bench_sel *cases, int n)
+{
+    struct lsel *s;
+    int i;
+
+    if (n < 1) {
+        errno = EINVAL;
+        return NULL;
+    }
+    s = malloc(sizeof(*s) + (size_t)n * sizeof(s->c[0]));
+    if (s == NULL)
+        return NULL;
+    s->n = n;
+    for (i = 0; i < n; i++)
+        s->c[i] = (lfc_case){.ch = cases[i].ch,
+                             .dir = cases[i].dir,
+                             .buf = cases[i].buf};
+    return s;
+}
+
+static int
+l_select(void *sel, int64_t deadline_ns, int *status)
+{
+    struct lsel *s = sel;
+    int i;
+
+    if (deadline_ns == LFC_FOREVER)
+        i = lfc_select(s->c, s->n);
+    else
+        i = lfc_select_until(s->c, s->n, deadline_ns);
+    if (i >= 0)
+        *status = s->c[i].status;
+    return i;
+}
+
+static void
+l_sel_off(void *sel, int i)
+{
+    struct lsel *s = sel;
+
+    s->c[i].ch = NULL;
+}
+
+static void
+l_sel_free(void *sel)
+{
+    free(sel);
+}
+
+/* ---- Receive with a timeout -------------------------------------------- */
+
+/* Case 0 is the data channel, case 1 the timer's: maps the select's result
+ * to recv_timeout's. */
+static int
+timeout_result(int i, const lfc_case *c)
+{
+    if (i == 0)
+        return c[0].status;
+    if (i == 1)
+        return c[1].status == LFC_OK ? LFC_TIMEDOUT : LFC_CLOSED;
+    return i;
+}
+
+static int
+l_recv_after(void *ch, void *out, int64_t timeout_ns)
+{
+    int64_t fired;
+    lfc_chan *t = lfc_after(timeout_ns);
+    lfc_case c[2] = {
+        {.ch = ch, .dir = LFC_RECV, .buf = out},
+        {.ch = t, .dir = LFC_RECV, .buf = &fired},
+    };
+    int i;
+
+    if (t == NULL)
+        return LFC_ENOMEM;
+    i = lfc_select(c, 2);
+    lfc_chan_free(t);
+    return timeout_result(i, c);
+}
+
+static int
+l_recv_timer(void *ch, void *out, int64_t timeout_ns)
+{
+    int64_t fired;
+    lfc_timer *t = lfc_timer_after(timeout_ns);
+    lfc_case c[2] = {
+        {.ch = ch, .dir = LFC_RECV, .buf = out},
+        {.ch = lfc_timer_chan(t), .dir = LFC_RECV, .buf = &fired},
+    };
+    int i;
+
+    if (t == NULL)
+        return LFC_ENOMEM;
+    i = lfc_select(c, 2);
+    lfc_timer_free(t);
+    return timeout_result(i, c);
+}
+
+static int
+l_recv_until(void *ch, void *out, int64_t timeout_ns)
+{
+    return lfc_recv_until(ch, out, lfc_now_ns() + timeout_ns);
+}
+
+/* ---- The entries ------------------------------------------------------- */
+
 static void
 spin_default(void)
 {
@@ -76,7 +203,9 @@ spin_long(void)
     lfc_spin_set_limit(BENCH_SPIN_LONG);
 }
 
-#define LFCHAN_OPS(nm, about_, setup_)                                       \
+/* Select rows use the entries that have sel_new; timeout rows those that
+ * have recv_timeout. */
+#define LFCHAN_OPS(nm, about_, setup_, sel_new_, recv_timeout_)              \
     {                                                                        \
         .name = nm,                                                          \
         .about = about_,                                                     \
@@ -91,15 +220,31 @@ spin_long(void)
         .close = l_close,                                                    \
         .destroy = l_destroy,                                                \
         .real_cap = l_real_cap,                                              \
+        .sel_new = sel_new_,                                                 \
+        .select = l_select,                                                  \
+        .sel_off = l_sel_off,                                                \
+        .sel_free = l_sel_free,                                              \
+        .recv_timeout = recv_timeout_,                                       \
     }
 
 const struct bench_ops bench_ops_lfchan =
-    LFCHAN_OPS("lfchan", "lfchan, default (adaptive) spin budget",
-               spin_default);
+    LFCHAN_OPS("lfchan",
+               "lfchan, default (adaptive) spin budget; timeouts: "
+               "lfc_select over {channel, lfc_after(t)}, then lfc_chan_free",
+               spin_default, l_sel_new, l_recv_after);
 const struct bench_ops bench_ops_lfchan_spin0 =
     LFCHAN_OPS("lfchan-spin0", "lfchan, lfc_spin_set_limit(0): park at once",
-               spin_zero);
+               spin_zero, NULL, NULL);
 const struct bench_ops bench_ops_lfchan_spinlong =
     LFCHAN_OPS("lfchan-spin20000",
                "lfchan, lfc_spin_set_limit(20000): long fixed spin",
-               spin_long);
+               spin_long, NULL, NULL);
+const struct bench_ops bench_ops_lfchan_timer =
+    LFCHAN_OPS("lfchan-timer",
+               "lfchan, timeouts only: lfc_select over {channel, "
+               "lfc_timer_chan(lfc_timer_after(t))}, then lfc_timer_free",
+               spin_default, NULL, l_recv_timer);
+const struct bench_ops bench_ops_lfchan_until =
+    LFCHAN_OPS("lfchan-until",
+               "lfchan, timeouts only: lfc_recv_until (no timer, no select)",
+               spin_default, NULL, l_recv_until);

@@ -2,8 +2,8 @@
 /*
  * Reports: results.csv (one row per benchmark), summary.md (tables with
  * lfchan's ratio to the mutex channel on every row, the issue's targets,
- * and every row where lfchan is behind), and the *.dat files plot.gp turns
- * into charts.
+ * select and timeouts, and every row where lfchan is behind), and the
+ * *.dat files plot.gp turns into charts.
  */
 #include "bench.h"
 
@@ -55,7 +55,8 @@ q_ns(const struct row *w, double q)
     return (double)lfc_hist_quantile(&w->r.hist, q);
 }
 
-static const char *kind_names[] = {"throughput", "pingpong", "latency"};
+static const char *kind_names[] = {"throughput", "pingpong", "latency",
+                                   "select",     "timeout",  "timeout_fired"};
 
 /* The same row (everything but the implementation) as `k`, for impl. */
 static const struct row *
@@ -514,6 +515,190 @@ write_latency(FILE *f)
     fprintf(f, "\n");
 }
 
+/* A row label for the rows compared by throughput. */
+static const char *
+row_label(const struct bench_case *c, char *buf, size_t n)
+{
+    if (c->kind == BENCH_SELECT)
+        snprintf(buf, n, "select over %d channels", c->producers);
+    else if (c->kind == BENCH_TIMEOUT)
+        snprintf(buf, n, "receive with a %.3g ms timeout (unfired)",
+                 (double)c->timeout_ns / 1e6);
+    else
+        pattern_label(c, buf, n);
+    return buf;
+}
+
+static bool
+any_kind(enum bench_kind kind)
+{
+    size_t i;
+
+    for (i = 0; i < nrows; i++)
+        if (rows[i].c.kind == kind)
+            return true;
+    return false;
+}
+
+static void
+write_select(FILE *f)
+{
+    size_t i;
+
+    if (!any_kind(BENCH_SELECT))
+        return;
+    fprintf(f, "## Select\n\n"
+               "One consumer selects a receive over K channels, each fed by "
+               "its own producer, until every channel is closed (8-byte "
+               "messages, verified exactly once and in order per "
+               "producer). lfchan: lfc_select; mutex: a select over the "
+               "mutex channel with a per-select condition variable "
+               "registered on every channel (bench/mutex_chan.c). Million "
+               "messages per second [CPU-seconds per million messages]; "
+               "lfchan/mutex: throughput ratio (bold when lfchan is "
+               "slower); CPU: lfchan's CPU-s/Mmsg over the mutex "
+               "channel's.\n\n"
+               "| chans | cap | pin | lfchan | mutex | lfchan/mutex | "
+               "CPU lfchan/mutex |\n|---|---|---|---|---|---|---|\n");
+    for (i = 0; i < nrows; i++) {
+        const struct row *w = &rows[i];
+        const struct row *l;
+        const struct row *m;
+
+        if (w->c.kind != BENCH_SELECT || !first_of_key(i))
+            continue;
+        l = find(w, "lfchan");
+        m = find(w, "mutex");
+        fprintf(f, "| %d | %zu | %s |", w->c.producers, w->c.cap,
+                bench_pin_name(w->c.pin));
+        cell_tp(f, l);
+        cell_tp(f, m);
+        if (good(l) && good(m)) {
+            cell_ratio(f, mmsg_s(l), mmsg_s(m));
+            fprintf(f, " %.2f |\n",
+                    cpu_per_m(m) > 0 ? cpu_per_m(l) / cpu_per_m(m) : 0.0);
+        } else {
+            fprintf(f, " - | - |\n");
+        }
+    }
+    fprintf(f, "\n");
+}
+
+static const char *const to_impls[] = {"lfchan", "lfchan-timer",
+                                       "lfchan-until", "mutex"};
+
+static void
+write_timeouts(FILE *f)
+{
+    const struct row *any = NULL;
+    size_t i;
+    size_t k;
+
+    for (i = 0; i < nrows && any == NULL; i++)
+        if (rows[i].c.kind == BENCH_TIMEOUT)
+            any = &rows[i];
+    if (any != NULL) {
+        fprintf(f, "## Receive with a timeout that does not fire\n\n"
+                   "One producer, one consumer that receives every message "
+                   "with a %.3g ms timeout; the data comes first. lfchan: "
+                   "lfc_select over {channel, lfc_after(timeout)}, the "
+                   "timer channel freed after each receive (it stays "
+                   "queued until its deadline); lfchan-timer: the same with "
+                   "lfc_timer_after / lfc_timer_free; lfchan-until: "
+                   "lfc_recv_until; mutex: pthread_cond_timedwait. The CPU "
+                   "time includes the abandoned timers firing. Million "
+                   "messages per second [CPU-s per million]; lfchan/mutex "
+                   "compares lfchan (lfc_after) with the mutex channel.\n\n"
+                   "| cap | pin |",
+                (double)any->c.timeout_ns / 1e6);
+        for (k = 0; k < NELEM(to_impls); k++)
+            fprintf(f, " %s |", to_impls[k]);
+        fprintf(f, " lfchan/mutex | CPU lfchan/mutex |\n|---|---|");
+        for (k = 0; k < NELEM(to_impls) + 2; k++)
+            fprintf(f, "---|");
+        fprintf(f, "\n");
+        for (i = 0; i < nrows; i++) {
+            const struct row *w = &rows[i];
+            const struct row *l;
+            const struct row *m;
+
+            if (w->c.kind != BENCH_TIMEOUT || !first_of_key(i))
+                continue;
+            l = find(w, "lfchan");
+            m = find(w, "mutex");
+            fprintf(f, "| %zu | %s |", w->c.cap, bench_pin_name(w->c.pin));
+            for (k = 0; k < NELEM(to_impls); k++)
+                cell_tp(f, find(w, to_impls[k]));
+            if (good(l) && good(m)) {
+                cell_ratio(f, mmsg_s(l), mmsg_s(m));
+                fprintf(f, " %.2f |\n", cpu_per_m(m) > 0
+                                            ? cpu_per_m(l) / cpu_per_m(m)
+                                            : 0.0);
+            } else {
+                fprintf(f, " - | - |\n");
+            }
+        }
+        fprintf(f, "\n");
+    }
+
+    any = NULL;
+    for (i = 0; i < nrows && any == NULL; i++)
+        if (rows[i].c.kind == BENCH_TIMEOUT_FIRED)
+            any = &rows[i];
+    if (any == NULL)
+        return;
+    fprintf(f, "## Timeouts that fire\n\n"
+               "One thread receives with a %.3g us timeout from a channel "
+               "nobody sends on, over and over (same implementations as "
+               "above). Timeouts achieved per second, mean lateness "
+               "(return minus call minus the timeout), p99 lateness, "
+               "[CPU-microseconds per timeout, every thread]; "
+               "lfchan/mutex: ratio of timeouts per second (bold when "
+               "lfchan achieves fewer).\n\n| pin |",
+            (double)any->c.timeout_ns / 1e3);
+    for (k = 0; k < NELEM(to_impls); k++)
+        fprintf(f, " %s |", to_impls[k]);
+    fprintf(f, " lfchan/mutex |\n|---|");
+    for (k = 0; k <= NELEM(to_impls); k++)
+        fprintf(f, "---|");
+    fprintf(f, "\n");
+    for (i = 0; i < nrows; i++) {
+        const struct row *w = &rows[i];
+
+        if (w->c.kind != BENCH_TIMEOUT_FIRED || !first_of_key(i))
+            continue;
+        fprintf(f, "| %s |", bench_pin_name(w->c.pin));
+        for (k = 0; k < NELEM(to_impls); k++) {
+            const struct row *x = find(w, to_impls[k]);
+            char a[24];
+            char b[24];
+
+            if (x == NULL) {
+                fprintf(f, " n/a |");
+            } else if (!good(x) || x->r.hist.count == 0) {
+                fprintf(f, " **FAILED** |");
+            } else {
+                fmt_ns(a, sizeof(a),
+                       (double)x->r.hist.sum / (double)x->r.hist.count);
+                fmt_ns(b, sizeof(b), q_ns(x, 0.99));
+                fprintf(f, " %.0f/s, late %s (p99 %s) [%.3g] |",
+                        mmsg_s(x) * 1e6, a, b, cpu_per_m(x));
+            }
+        }
+        {
+            const struct row *l = find(w, "lfchan");
+            const struct row *m = find(w, "mutex");
+
+            if (good(l) && good(m))
+                cell_ratio(f, mmsg_s(l), mmsg_s(m));
+            else
+                fprintf(f, " - |");
+        }
+        fprintf(f, "\n");
+    }
+    fprintf(f, "\n");
+}
+
 static void
 write_spin(FILE *f)
 {
@@ -582,7 +767,7 @@ write_behind(FILE *f)
         const struct row *w = &rows[i];
         const struct row *l;
         const struct row *m;
-        char pb[32];
+        char pb[64];
 
         if (w->c.kind == BENCH_LATENCY || strcmp(w->c.ops->name, "lfchan"))
             continue;
@@ -590,12 +775,26 @@ write_behind(FILE *f)
         m = find(w, "mutex");
         if (!good(l) || !good(m))
             continue;
-        if (w->c.kind == BENCH_THROUGHPUT && mmsg_s(l) < mmsg_s(m)) {
+        if ((w->c.kind == BENCH_THROUGHPUT || w->c.kind == BENCH_SELECT ||
+             w->c.kind == BENCH_TIMEOUT) &&
+            mmsg_s(l) < mmsg_s(m)) {
             fprintf(f, "- %s cap %zu msg %zu pin:%s: %.3g vs %.3g Mmsg/s "
                        "(%.2fx)\n",
-                    pattern_label(&w->c, pb, sizeof(pb)), w->c.cap, w->c.msg,
+                    row_label(&w->c, pb, sizeof(pb)), w->c.cap, w->c.msg,
                     bench_pin_name(w->c.pin), mmsg_s(l), mmsg_s(m),
                     mmsg_s(l) / mmsg_s(m));
+            n++;
+        } else if (w->c.kind == BENCH_TIMEOUT_FIRED &&
+                   l->r.hist.count > 0 && m->r.hist.count > 0 &&
+                   (mmsg_s(l) < mmsg_s(m) ||
+                    (double)l->r.hist.sum / (double)l->r.hist.count >
+                        (double)m->r.hist.sum / (double)m->r.hist.count)) {
+            fprintf(f, "- %.3g us timeouts that fire, pin:%s: %.0f vs %.0f "
+                       "per second, mean lateness %.0f ns vs %.0f ns\n",
+                    (double)w->c.timeout_ns / 1e3, bench_pin_name(w->c.pin),
+                    mmsg_s(l) * 1e6, mmsg_s(m) * 1e6,
+                    (double)l->r.hist.sum / (double)l->r.hist.count,
+                    (double)m->r.hist.sum / (double)m->r.hist.count);
             n++;
         } else if (w->c.kind == BENCH_PINGPONG &&
                    q_ns(l, 0.5) > q_ns(m, 0.5)) {
@@ -728,7 +927,9 @@ write_summary(const char *path, const char *machine_md, const char *cmdline)
     const struct bench_ops *impls[] = {&bench_ops_lfchan, &bench_ops_mutex,
                                        &bench_ops_ckring, &bench_ops_wfcq,
                                        &bench_ops_lfchan_spin0,
-                                       &bench_ops_lfchan_spinlong};
+                                       &bench_ops_lfchan_spinlong,
+                                       &bench_ops_lfchan_timer,
+                                       &bench_ops_lfchan_until};
     FILE *f = fopen(path, "w");
     size_t k;
 
@@ -751,6 +952,8 @@ write_summary(const char *path, const char *machine_md, const char *cmdline)
     write_throughput(f);
     write_pingpong(f);
     write_latency(f);
+    write_select(f);
+    write_timeouts(f);
     write_spin(f);
     write_behind(f);
     write_behind_refs(f);

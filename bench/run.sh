@@ -7,7 +7,8 @@
 #                [--no-deps] [--out DIR] [-- GBENCH_FLAG...]
 #
 # Installs what it needs (scripts/deps.sh gnuplot-nox), builds lfc_bench in
-# Release mode in build/bench, runs every benchmark (a progress line each),
+# Release mode in build/bench (or $LFC_BENCH_BUILD, e.g. a private tree on a
+# shared checkout), runs every benchmark (a progress line each),
 # and writes bench/results/<YYYYmmdd-HHMMSS>/ (or --out DIR):
 #   benchmark-<host>-<commit>.json  google-benchmark's JSON
 #   results.csv                     one row per benchmark
@@ -17,7 +18,9 @@
 #   console.log, machine.md
 # then prints the summary and the machine.
 #
-#   (default)   about 4-6 minutes on 2 cores: 1M messages per row or 0.75 s
+#   (default)   about 4.5-6.5 minutes on 2 cores: 1M messages per row or
+#               0.75 s (select and timeout rows: 0.5 s, timeouts that fire:
+#               0.25 s)
 #   --quick     under a minute: 100k messages or 0.1 s per row, every row
 #               unpinned plus a few split/same rows (CI's smoke check:
 #               every benchmark must verify; no speed is asserted)
@@ -37,7 +40,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
 usage() {
-    sed -n '4,30p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '4,33p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 mode=default
@@ -83,7 +86,7 @@ if ((deps)); then
     "$root/scripts/deps.sh" gnuplot-nox
 fi
 
-build=$root/build/bench
+build=${LFC_BENCH_BUILD:-$root/build/bench}
 cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DLFC_BUILD_BENCH=ON \
     -DLFC_BUILD_TESTS=OFF -DLFC_SANITIZE= -DLFC_DEBUG_YIELD=OFF >/dev/null
 cmake --build "$build" -j "${LFC_JOBS:-$(nproc)}" --target lfc_bench

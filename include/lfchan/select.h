@@ -26,9 +26,10 @@
  *     switch a case off without rebuilding the array.
  *   - The same channel may appear in several cases, in either direction; a
  *     select never pairs its own send with its own receive.
- *   - Fairness: lfc_select, lfc_try_select and lfc_select_until start
- *     checking at a random case (a per-thread xorshift generator), so when
- *     several cases are ready each is chosen with about equal probability.
+ *   - Fairness: lfc_select, lfc_try_select and lfc_select_until check the
+ *     cases in a random order (a uniform permutation from a cheap
+ *     per-thread generator), so when several cases are ready each is
+ *     chosen with about equal probability.
  *     The _biased variants check the cases in array order: the first ready
  *     case wins (priority, e.g. a control channel before a data channel;
  *     a busy early case can starve later ones).
