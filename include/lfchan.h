@@ -9,5 +9,6 @@
 #include "lfchan/timer.h"
 #include "lfchan/ctx.h"
 #include "lfchan/select.h"
+#include "lfchan/pool.h"
 
 #endif /* LFCHAN_H */
