@@ -10,5 +10,6 @@
 #include "lfchan/ctx.h"
 #include "lfchan/select.h"
 #include "lfchan/pool.h"
+#include "lfchan/merge.h"
 
 #endif /* LFCHAN_H */
