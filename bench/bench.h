@@ -13,7 +13,9 @@
  *                   with a select (per-select waiter, shared condvar).
  *   ref_ckring.c    Concurrency Kit ck_ring MPMC, spin-then-yield waits.
  *   ref_wfcq.c      liburcu wfcqueue (unbounded), spin-then-yield waits.
- *   bench_util.c    clocks, CPU placement, rusage, the watchdog.
+ *   bench_util.c    clocks, CPU placement, rusage, the watchdog, and what
+ *                   the workloads share (failure, start, checks, case
+ *                   lists, the self-test's report).
  *   lfc_hist.[ch]   a small log-linear latency histogram.
  *   report.c        results.csv, summary.md and the gnuplot data files.
  *
@@ -23,6 +25,7 @@
 #ifndef LFC_BENCH_H
 #define LFC_BENCH_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -231,6 +234,80 @@ void bench_progress(int slot, uint64_t count);
 
 /* One spin-then-yield step: poll `spins` counts the calls so far. */
 void bench_backoff(unsigned *spins);
+
+/* ---- Shared by the workloads (bench_util.c) --------------------------- */
+
+/* Messages between a worker's progress reports and time-cap checks. */
+#define BENCH_CHECK_EVERY 64
+
+/*
+ * What the threads of one run share: the start barrier and the first
+ * failure. A workload's run struct embeds it; close_all (set by the
+ * workload) closes the run's channels, so that no thread stays blocked on
+ * a partner that has stopped.
+ */
+struct bench_sync {
+    pthread_barrier_t start;
+    int failed;    /* set once, by the first thread to fail (atomic) */
+    char err[256]; /* written by that thread */
+    void (*close_all)(struct bench_sync *s);
+};
+
+/* Record the failure (only the first is kept) and close every channel. */
+void bench_fail(struct bench_sync *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+bool bench_failed(struct bench_sync *s);
+/* Pin to cpu (-1: unpinned), then wait at the start barrier. Returns false
+ * (having failed the run) if pinning failed. */
+bool bench_worker_begin(struct bench_sync *s, int cpu);
+
+/* The CPUs this process may run on, into cpus (CPU_SETSIZE entries; at
+ * least one), and how many; notes in res that a split placement ran
+ * unpinned when there is only one. */
+int bench_case_cpus(const struct bench_case *c, int *cpus,
+                    struct bench_result *res);
+/* pthread_create, or abort: a start barrier would never open. */
+void bench_thread_start(pthread_t *th, void *(*fn)(void *), void *arg);
+/* A fresh histogram, or abort. */
+struct lfc_hist *bench_hist_new(void);
+
+/* Producer id's share of c->msgs, split evenly among c->producers. */
+uint64_t bench_share(const struct bench_case *c, int id);
+/* Every BENCH_CHECK_EVERY messages: report count to the watchdog's slot,
+ * and say whether the time cap (deadline, bench_now_ns) has passed. */
+bool bench_checkpoint(int slot, uint64_t count, int64_t deadline);
+/* Adds one producer's results to res: the messages it sent, its start time
+ * (the earliest one so far into *t0; 0: it never started), and a note if
+ * the time cap stopped it. */
+void bench_add_producer(struct bench_result *res, const struct bench_case *c,
+                        uint64_t sent, int64_t t_start, bool capped,
+                        int64_t *t0);
+/* Exactly once: producer p sent sequence numbers 1..sent, and got of them
+ * arrived, summing to sum. If not, fails res (ok false, err) and returns
+ * false. */
+bool bench_conserved(struct bench_result *res, int p, uint64_t sent,
+                     uint64_t got, uint64_t sum);
+
+/* A growing list of cases. */
+struct bench_builder {
+    const struct bench_config *cfg;
+    struct bench_case *v;
+    size_t n;
+    size_t max;
+};
+
+/* Appends a copy of c (aborts when out of memory). */
+void bench_builder_append(struct bench_builder *b, const struct bench_case *c);
+
+/* A self-test check: when cond is false, says where and what on stderr and
+ * counts one more failure in the int `failures`. */
+#define BENCH_ST_CHECK(failures, cond, ...)                                    \
+    do {                                                                       \
+        if (!(cond))                                                           \
+            bench_st_fail(&(failures), __FILE__, __LINE__, __VA_ARGS__);       \
+    } while (0)
+void bench_st_fail(int *failures, const char *file, int line, const char *fmt,
+                   ...) __attribute__((format(printf, 4, 5)));
 
 #ifdef __cplusplus
 }

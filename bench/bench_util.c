@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Benchmark utilities: clock, CPU list and placement, CPU time, spin-then-
- * yield, the watchdog.
+ * yield, the watchdog, and the pieces every workload file shares (a run's
+ * failure and start, per-producer checks, case lists, self-test reports).
  *
  * The watchdog is one detached thread that wakes every second and sums the
  * per-thread progress counters of the running workload. If the sum has not
@@ -12,8 +13,10 @@
 #define _GNU_SOURCE
 #include "bench.h"
 
+#include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -143,6 +146,151 @@ bench_backoff(unsigned *spins)
     } else {
         sched_yield();
     }
+}
+
+/* ---- Shared by the workloads -------------------------------------------- */
+
+void
+bench_fail(struct bench_sync *s, const char *fmt, ...)
+{
+    int zero = 0;
+    va_list ap;
+
+    if (__atomic_compare_exchange_n(&s->failed, &zero, 1, false,
+                                    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        va_start(ap, fmt);
+        vsnprintf(s->err, sizeof(s->err), fmt, ap);
+        va_end(ap);
+    }
+    s->close_all(s);
+}
+
+bool
+bench_failed(struct bench_sync *s)
+{
+    return __atomic_load_n(&s->failed, __ATOMIC_ACQUIRE) != 0;
+}
+
+bool
+bench_worker_begin(struct bench_sync *s, int cpu)
+{
+    int rc = bench_pin_self(cpu);
+
+    if (rc != 0)
+        bench_fail(s, "pthread_setaffinity_np(CPU %d): %s", cpu, strerror(rc));
+    pthread_barrier_wait(&s->start);
+    return rc == 0;
+}
+
+int
+bench_case_cpus(const struct bench_case *c, int *cpus, struct bench_result *res)
+{
+    int ncpu = bench_allowed_cpus(cpus, CPU_SETSIZE);
+
+    if (ncpu < 1) {
+        cpus[0] = 0;
+        ncpu = 1;
+    }
+    if (c->pin == BENCH_PIN_SPLIT && ncpu < 2)
+        snprintf(res->note, sizeof(res->note),
+                 "split ran unpinned: only 1 CPU");
+    return ncpu;
+}
+
+void
+bench_thread_start(pthread_t *th, void *(*fn)(void *), void *arg)
+{
+    int rc = pthread_create(th, NULL, fn, arg);
+
+    if (rc != 0) {
+        /* The barrier would never open: nothing to do but stop. */
+        fprintf(stderr, "lfc_bench: pthread_create: %s\n", strerror(rc));
+        abort();
+    }
+}
+
+struct lfc_hist *
+bench_hist_new(void)
+{
+    struct lfc_hist *h = malloc(sizeof(*h));
+
+    if (h == NULL) {
+        fprintf(stderr, "lfc_bench: out of memory\n");
+        abort();
+    }
+    lfc_hist_init(h);
+    return h;
+}
+
+uint64_t
+bench_share(const struct bench_case *c, int id)
+{
+    return c->msgs / (uint64_t)c->producers +
+           ((uint64_t)id < c->msgs % (uint64_t)c->producers);
+}
+
+bool
+bench_checkpoint(int slot, uint64_t count, int64_t deadline)
+{
+    bench_progress(slot, count);
+    return bench_now_ns() >= deadline;
+}
+
+void
+bench_add_producer(struct bench_result *res, const struct bench_case *c,
+                   uint64_t sent, int64_t t_start, bool capped, int64_t *t0)
+{
+    if (t_start != 0 && t_start < *t0)
+        *t0 = t_start;
+    res->msgs += sent;
+    if (capped && res->note[0] == '\0')
+        snprintf(res->note, sizeof(res->note), "time cap: %.2f s per iteration",
+                 c->max_s);
+}
+
+bool
+bench_conserved(struct bench_result *res, int p, uint64_t sent, uint64_t got,
+                uint64_t sum)
+{
+    /* 1 + 2 + ... + sent, without overflowing first. */
+    uint64_t want =
+        sent % 2 ? sent * ((sent + 1) / 2) : (sent / 2) * (sent + 1);
+
+    if (got == sent && sum == want)
+        return true;
+    res->ok = false;
+    snprintf(res->err, sizeof(res->err),
+             "producer %d sent %" PRIu64 " messages (sum %" PRIu64
+             ") but %" PRIu64 " arrived (sum %" PRIu64 ")",
+             p, sent, want, got, sum);
+    return false;
+}
+
+void
+bench_builder_append(struct bench_builder *b, const struct bench_case *c)
+{
+    if (b->n == b->max) {
+        b->max = b->max ? 2 * b->max : 256;
+        b->v = realloc(b->v, b->max * sizeof(*b->v));
+        if (b->v == NULL) {
+            fprintf(stderr, "lfc_bench: out of memory\n");
+            abort();
+        }
+    }
+    b->v[b->n++] = *c;
+}
+
+void
+bench_st_fail(int *failures, const char *file, int line, const char *fmt, ...)
+{
+    va_list ap;
+
+    fprintf(stderr, "lfc_bench: selftest: %s:%d: ", file, line);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\n");
+    (*failures)++;
 }
 
 /* ---- Watchdog ----------------------------------------------------------- */

@@ -35,7 +35,6 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <sched.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +44,6 @@
 #define SEQ_BITS 48
 #define SEQ_MASK ((UINT64_C(1) << SEQ_BITS) - 1)
 #define PAT_K UINT64_C(0x9E3779B97F4A7C15)
-#define CHECK_EVERY 64 /* messages between deadline checks and progress */
 
 struct msg64 {
     uint64_t w[8]; /* tag, timestamp, then tag ^ (PAT_K * i) */
@@ -54,14 +52,12 @@ struct msg64 {
 /* ---- Shared run state ----------------------------------------------- */
 
 struct run {
+    struct bench_sync sync; /* first: close_all casts back */
     const struct bench_case *c;
     const struct bench_ops *ops;
     void *ch;
-    void *ch2; /* pingpong: the echo channel */
-    pthread_barrier_t start;
+    void *ch2;          /* pingpong: the echo channel */
     int live_producers; /* the last producer to finish closes */
-    int failed;         /* set once, by the first thread to fail */
-    char err[256];      /* written by that thread */
 };
 
 struct worker {
@@ -84,42 +80,16 @@ struct worker {
     struct lfc_hist *hist; /* pingpong/latency only */
 };
 
-/* Record the first failure, and close the channel(s) so no thread stays
- * blocked on a partner that has stopped. */
+/* The run's close_all: close the channel(s), so no thread stays blocked
+ * on a partner that has stopped. */
 static void
-fail(struct run *r, const char *fmt, ...)
+close_all(struct bench_sync *s)
 {
-    int zero = 0;
-    va_list ap;
+    struct run *r = (struct run *)s;
 
-    if (__atomic_compare_exchange_n(&r->failed, &zero, 1, false,
-                                    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-        va_start(ap, fmt);
-        vsnprintf(r->err, sizeof(r->err), fmt, ap);
-        va_end(ap);
-    }
     r->ops->close(r->ch);
     if (r->ch2 != NULL)
         r->ops->close(r->ch2);
-}
-
-static bool
-failed(struct run *r)
-{
-    return __atomic_load_n(&r->failed, __ATOMIC_ACQUIRE) != 0;
-}
-
-/* Pin, then wait for everyone. Returns false if pinning failed. */
-static bool
-worker_begin(struct worker *w)
-{
-    int rc = bench_pin_self(w->cpu);
-
-    if (rc != 0)
-        fail(w->run, "pthread_setaffinity_np(CPU %d): %s", w->cpu,
-             strerror(rc));
-    pthread_barrier_wait(&w->run->start);
-    return rc == 0;
 }
 
 static inline uint64_t
@@ -158,14 +128,15 @@ check(struct worker *w, const void *buf, int nprod)
     pid = (int)(tag >> SEQ_BITS);
     seq = tag & SEQ_MASK;
     if (pid < 0 || pid >= nprod || seq == 0) {
-        fail(w->run, "consumer %d: corrupt message %#" PRIx64, w->id, tag);
+        bench_fail(&w->run->sync, "consumer %d: corrupt message %#" PRIx64,
+                   w->id, tag);
         return false;
     }
     if (seq <= w->last[pid]) {
-        fail(w->run,
-             "consumer %d: producer %d's message %" PRIu64
-             " arrived after %" PRIu64 " (lost order or duplicate)",
-             w->id, pid, seq, w->last[pid]);
+        bench_fail(&w->run->sync,
+                   "consumer %d: producer %d's message %" PRIu64
+                   " arrived after %" PRIu64 " (lost order or duplicate)",
+                   w->id, pid, seq, w->last[pid]);
         return false;
     }
     if (c->msg == 64) {
@@ -174,10 +145,10 @@ check(struct worker *w, const void *buf, int nprod)
 
         for (i = 2; i < 8; i++) {
             if (m->w[i] != (tag ^ (PAT_K * (uint64_t)i))) {
-                fail(w->run,
-                     "consumer %d: torn 64-byte message from producer %d "
-                     "seq %" PRIu64 " (word %d)",
-                     w->id, pid, seq, i);
+                bench_fail(&w->run->sync,
+                           "consumer %d: torn 64-byte message from producer %d "
+                           "seq %" PRIu64 " (word %d)",
+                           w->id, pid, seq, i);
                 return false;
             }
         }
@@ -202,13 +173,12 @@ tp_producer(void *arg)
     struct worker *w = arg;
     struct run *r = w->run;
     const struct bench_case *c = r->c;
-    uint64_t share = c->msgs / (uint64_t)c->producers +
-                     ((uint64_t)w->id < c->msgs % (uint64_t)c->producers);
+    uint64_t share = bench_share(c, w->id);
     struct msg64 buf;
     int64_t deadline;
     uint64_t seq;
 
-    if (!worker_begin(w))
+    if (!bench_worker_begin(&r->sync, w->cpu))
         goto out;
     w->t_start = bench_now_ns();
     deadline = w->t_start + (int64_t)(c->max_s * 1e9);
@@ -218,18 +188,16 @@ tp_producer(void *arg)
         fill(&buf, c->msg, tag_of(w->id, seq), 0);
         rc = r->ops->send(r->ch, &buf);
         if (rc != LFC_OK) {
-            if (!failed(r))
-                fail(r, "producer %d: send returned %s", w->id,
-                     status_name(rc));
+            if (!bench_failed(&r->sync))
+                bench_fail(&r->sync, "producer %d: send returned %s", w->id,
+                           status_name(rc));
             break;
         }
         w->sent = seq;
-        if (seq % CHECK_EVERY == 0) {
-            bench_progress(w->slot, seq);
-            if (bench_now_ns() >= deadline) {
-                w->capped = seq < share;
-                break;
-            }
+        if (seq % BENCH_CHECK_EVERY == 0 &&
+            bench_checkpoint(w->slot, seq, deadline)) {
+            w->capped = seq < share;
+            break;
         }
     }
 out:
@@ -246,7 +214,7 @@ tp_consumer(void *arg)
     struct run *r = w->run;
     struct msg64 buf;
 
-    if (!worker_begin(w))
+    if (!bench_worker_begin(&r->sync, w->cpu))
         goto out;
     for (;;) {
         int rc = r->ops->recv(r->ch, &buf);
@@ -254,12 +222,13 @@ tp_consumer(void *arg)
         if (rc == LFC_CLOSED)
             break;
         if (rc != LFC_OK) {
-            fail(r, "consumer %d: recv returned %s", w->id, status_name(rc));
+            bench_fail(&r->sync, "consumer %d: recv returned %s", w->id,
+                       status_name(rc));
             break;
         }
         if (!check(w, &buf, r->c->producers))
             break;
-        if (++w->got % CHECK_EVERY == 0)
+        if (++w->got % BENCH_CHECK_EVERY == 0)
             bench_progress(w->slot, w->got);
     }
 out:
@@ -279,7 +248,7 @@ pp_pinger(void *arg)
     int64_t deadline;
     uint64_t i;
 
-    if (!worker_begin(w))
+    if (!bench_worker_begin(&r->sync, w->cpu))
         goto out;
     w->t_start = bench_now_ns();
     deadline = w->t_start + (int64_t)(c->max_s * 1e9);
@@ -293,19 +262,21 @@ pp_pinger(void *arg)
         if (rc == LFC_OK)
             rc = r->ops->recv(r->ch2, &v);
         if (rc != LFC_OK) {
-            if (!failed(r))
-                fail(r, "pinger: round %" PRIu64 ": %s", i, status_name(rc));
+            if (!bench_failed(&r->sync))
+                bench_fail(&r->sync, "pinger: round %" PRIu64 ": %s", i,
+                           status_name(rc));
             break;
         }
         if (v != i) {
-            fail(r, "pinger: sent %" PRIu64 ", got back %" PRIu64, i, v);
+            bench_fail(&r->sync, "pinger: sent %" PRIu64 ", got back %" PRIu64,
+                       i, v);
             break;
         }
         now = bench_now_ns();
         lfc_hist_record(w->hist, (uint64_t)(now - prev));
         prev = now;
         w->sent = i;
-        if (i % CHECK_EVERY == 0) {
+        if (i % BENCH_CHECK_EVERY == 0) {
             bench_progress(w->slot, i);
             if (now >= deadline) {
                 w->capped = i < c->msgs;
@@ -325,7 +296,7 @@ pp_ponger(void *arg)
     struct worker *w = arg;
     struct run *r = w->run;
 
-    if (!worker_begin(w))
+    if (!bench_worker_begin(&r->sync, w->cpu))
         return NULL;
     for (;;) {
         uint64_t v;
@@ -336,11 +307,11 @@ pp_ponger(void *arg)
         if (rc == LFC_OK)
             rc = r->ops->send(r->ch2, &v);
         if (rc != LFC_OK) {
-            if (!failed(r))
-                fail(r, "ponger: %s", status_name(rc));
+            if (!bench_failed(&r->sync))
+                bench_fail(&r->sync, "ponger: %s", status_name(rc));
             break;
         }
-        if (++w->got % CHECK_EVERY == 0)
+        if (++w->got % BENCH_CHECK_EVERY == 0)
             bench_progress(w->slot, w->got);
     }
     return NULL;
@@ -359,7 +330,7 @@ lat_producer(void *arg)
     struct msg64 buf;
     uint64_t seq;
 
-    if (!worker_begin(w))
+    if (!bench_worker_begin(&r->sync, w->cpu))
         goto out;
     w->t_start = bench_now_ns();
     /* A channel that cannot sustain the load would make this run long. */
@@ -374,17 +345,16 @@ lat_producer(void *arg)
         fill(&buf, c->msg, tag_of(0, seq), (uint64_t)due);
         rc = r->ops->send(r->ch, &buf);
         if (rc != LFC_OK) {
-            if (!failed(r))
-                fail(r, "producer: send returned %s", status_name(rc));
+            if (!bench_failed(&r->sync))
+                bench_fail(&r->sync, "producer: send returned %s",
+                           status_name(rc));
             break;
         }
         w->sent = seq;
-        if (seq % CHECK_EVERY == 0) {
-            bench_progress(w->slot, seq);
-            if (bench_now_ns() >= deadline) {
-                w->capped = seq < c->msgs;
-                break;
-            }
+        if (seq % BENCH_CHECK_EVERY == 0 &&
+            bench_checkpoint(w->slot, seq, deadline)) {
+            w->capped = seq < c->msgs;
+            break;
         }
     }
     /* When the last send returned: tells whether the load was sustained. */
@@ -401,7 +371,7 @@ lat_consumer(void *arg)
     struct run *r = w->run;
     struct msg64 buf;
 
-    if (!worker_begin(w))
+    if (!bench_worker_begin(&r->sync, w->cpu))
         goto out;
     for (;;) {
         int rc = r->ops->recv(r->ch, &buf);
@@ -410,13 +380,13 @@ lat_consumer(void *arg)
         if (rc == LFC_CLOSED)
             break;
         if (rc != LFC_OK) {
-            fail(r, "consumer: recv returned %s", status_name(rc));
+            bench_fail(&r->sync, "consumer: recv returned %s", status_name(rc));
             break;
         }
         if (!check(w, &buf, 1))
             break;
         lfc_hist_record(w->hist, (uint64_t)(now - (int64_t)buf.w[1]));
-        if (++w->got % CHECK_EVERY == 0)
+        if (++w->got % BENCH_CHECK_EVERY == 0)
             bench_progress(w->slot, w->got);
     }
 out:
@@ -464,17 +434,11 @@ bench_run(const struct bench_case *c, struct bench_result *res)
         snprintf(res->err, sizeof(res->err), "bad case %s", c->name);
         return;
     }
-    ncpu = bench_allowed_cpus(cpus, CPU_SETSIZE);
-    if (ncpu < 1) {
-        cpus[0] = 0;
-        ncpu = 1;
-    }
-    if (c->pin == BENCH_PIN_SPLIT && ncpu < 2)
-        snprintf(res->note, sizeof(res->note),
-                 "split ran unpinned: only 1 CPU");
+    ncpu = bench_case_cpus(c, cpus, res);
 
     memset(&r, 0, sizeof(r));
     memset(w, 0, sizeof(w));
+    r.sync.close_all = close_all;
     r.c = c;
     r.ops = c->ops;
     r.live_producers = np;
@@ -503,7 +467,7 @@ bench_run(const struct bench_case *c, struct bench_result *res)
         cfn = tp_consumer;
         break;
     }
-    pthread_barrier_init(&r.start, NULL, (unsigned)nt);
+    pthread_barrier_init(&r.sync.start, NULL, (unsigned)nt);
     bench_watch_begin(c->name, nt);
     bench_usage(&cpu0, &ctx0);
     for (i = 0; i < nt; i++) {
@@ -512,42 +476,23 @@ bench_run(const struct bench_case *c, struct bench_result *res)
         w[i].id = i < np ? i : i - np;
         w[i].slot = i;
         w[i].cpu = bench_cpu_for(c->pin, cpus, ncpu, w[i].producer, w[i].id);
-        if (c->kind != BENCH_THROUGHPUT) {
-            w[i].hist = malloc(sizeof(*w[i].hist));
-            if (w[i].hist == NULL) {
-                fprintf(stderr, "lfc_bench: out of memory\n");
-                abort();
-            }
-            lfc_hist_init(w[i].hist);
-        }
+        if (c->kind != BENCH_THROUGHPUT)
+            w[i].hist = bench_hist_new();
     }
     for (i = 0; i < nt; i++) {
-        int rc =
-            pthread_create(&w[i].th, NULL, w[i].producer ? pfn : cfn, &w[i]);
-
-        if (rc != 0) {
-            /* The barrier would never open: nothing to do but stop. */
-            fprintf(stderr, "lfc_bench: pthread_create: %s\n", strerror(rc));
-            abort();
-        }
+        bench_thread_start(&w[i].th, w[i].producer ? pfn : cfn, &w[i]);
         started++;
     }
     for (i = 0; i < started; i++)
         pthread_join(w[i].th, NULL);
     bench_usage(&cpu1, &ctx1);
     bench_watch_end();
-    pthread_barrier_destroy(&r.start);
+    pthread_barrier_destroy(&r.sync.start);
 
     res->cpu_s = cpu1 - cpu0;
     res->ctxsw = ctx1 - ctx0;
-    for (i = 0; i < np; i++) {
-        if (w[i].t_start != 0 && w[i].t_start < t0)
-            t0 = w[i].t_start;
-        res->msgs += w[i].sent;
-        if (w[i].capped && res->note[0] == '\0')
-            snprintf(res->note, sizeof(res->note),
-                     "time cap: %.2f s per iteration", c->max_s);
-    }
+    for (i = 0; i < np; i++)
+        bench_add_producer(res, c, w[i].sent, w[i].t_start, w[i].capped, &t0);
     for (i = 0; i < nt; i++) {
         if (w[i].t_done > t1)
             t1 = w[i].t_done;
@@ -558,32 +503,24 @@ bench_run(const struct bench_case *c, struct bench_result *res)
     }
     res->wall_s = t1 > t0 ? (double)(t1 - t0) * 1e-9 : 0.0;
 
-    if (failed(&r)) {
+    if (bench_failed(&r.sync)) {
         res->ok = false;
-        snprintf(res->err, sizeof(res->err), "%s", r.err);
+        snprintf(res->err, sizeof(res->err), "%s", r.sync.err);
         goto out_free;
     }
     /* Conservation: per producer, the count and sum of sequence numbers
      * received (all consumers together) equal what it sent. */
     if (c->kind != BENCH_PINGPONG) {
         for (p = 0; p < np; p++) {
-            uint64_t n = w[p].sent;
             uint64_t got = 0;
             uint64_t sum = 0;
-            uint64_t want = n % 2 ? n * ((n + 1) / 2) : (n / 2) * (n + 1);
 
             for (i = np; i < nt; i++) {
                 got += w[i].cnt[p];
                 sum += w[i].sum[p];
             }
-            if (got != n || sum != want) {
-                res->ok = false;
-                snprintf(res->err, sizeof(res->err),
-                         "producer %d sent %" PRIu64 " messages (sum %" PRIu64
-                         ") but %" PRIu64 " arrived (sum %" PRIu64 ")",
-                         p, n, want, got, sum);
+            if (!bench_conserved(res, p, w[p].sent, got, sum))
                 goto out_free;
-            }
         }
     } else if (w[1].got != w[0].sent) {
         res->ok = false;
@@ -728,29 +665,8 @@ quick_msg64_row(const struct bench_case *c)
            (c->producers == 4 && c->consumers == 4 && c->cap == 64);
 }
 
-struct builder {
-    const struct bench_config *cfg;
-    struct bench_case *v;
-    size_t n;
-    size_t max;
-};
-
 static void
-append(struct builder *b, const struct bench_case *c)
-{
-    if (b->n == b->max) {
-        b->max = b->max ? 2 * b->max : 256;
-        b->v = realloc(b->v, b->max * sizeof(*b->v));
-        if (b->v == NULL) {
-            fprintf(stderr, "lfc_bench: out of memory\n");
-            abort();
-        }
-    }
-    b->v[b->n++] = *c;
-}
-
-static void
-push(struct builder *b, const struct bench_case *c)
+push(struct bench_builder *b, const struct bench_case *c)
 {
     const struct bench_config *cfg = b->cfg;
 
@@ -762,7 +678,7 @@ push(struct builder *b, const struct bench_case *c)
         if (c->kind == BENCH_THROUGHPUT && c->msg == 64 && !quick_msg64_row(c))
             return;
     }
-    append(b, c);
+    bench_builder_append(b, c);
 }
 
 static void
@@ -785,7 +701,7 @@ name_case(struct bench_case *c)
 
 /* Names case c and appends it; fields c does not set are zero. */
 static void
-push_case(struct builder *b, struct bench_case c)
+push_case(struct bench_builder *b, struct bench_case c)
 {
     name_case(&c);
     push(b, &c);
@@ -795,7 +711,7 @@ struct bench_case *
 bench_cases(const struct bench_config *cfg, size_t *n)
 {
     struct sizes s = mode_sizes(cfg);
-    struct builder b = {cfg, NULL, 0, 0};
+    struct bench_builder b = {cfg, NULL, 0, 0};
     size_t pi;
     size_t ci;
     size_t ii;
@@ -895,7 +811,7 @@ bench_cases(const struct bench_config *cfg, size_t *n)
         struct bench_case *sv = bench_select_cases(cfg, &ns);
 
         for (ii = 0; ii < ns; ii++)
-            append(&b, &sv[ii]);
+            bench_builder_append(&b, &sv[ii]);
         free(sv);
     }
     *n = b.n;
@@ -906,16 +822,7 @@ bench_cases(const struct bench_config *cfg, size_t *n)
 
 static int selftest_failures;
 
-#define ST_CHECK(cond, ...)                                                    \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "lfc_bench: selftest: %s:%d: ", __FILE__,          \
-                    __LINE__);                                                 \
-            fprintf(stderr, __VA_ARGS__);                                      \
-            fprintf(stderr, "\n");                                             \
-            selftest_failures++;                                               \
-        }                                                                      \
-    } while (0)
+#define ST_CHECK(cond, ...) BENCH_ST_CHECK(selftest_failures, cond, __VA_ARGS__)
 
 struct st_arg {
     const struct bench_ops *ops;

@@ -310,16 +310,25 @@ m_recv(void *ch, void *out)
     return recv_locked(m, out);
 }
 
+/* Locks mu, unless the channel is closed: then false, with mu not held. */
+static bool
+lock_open(struct mchan *m)
+{
+    pthread_mutex_lock(&m->mu);
+    if (m->closed) {
+        pthread_mutex_unlock(&m->mu);
+        return false;
+    }
+    return true;
+}
+
 static int
 m_try_send(void *ch, const void *elem)
 {
     struct mchan *m = ch;
 
-    pthread_mutex_lock(&m->mu);
-    if (m->closed) {
-        pthread_mutex_unlock(&m->mu);
+    if (!lock_open(m))
         return LFC_CLOSED;
-    }
     /* Unbuffered: only when a receiver is already waiting (as lfchan). */
     if (m->count == m->slots || (m->unbuffered && m->rx_waiting == 0)) {
         pthread_mutex_unlock(&m->mu);
@@ -348,11 +357,8 @@ m_close(void *ch)
 {
     struct mchan *m = ch;
 
-    pthread_mutex_lock(&m->mu);
-    if (m->closed) {
-        pthread_mutex_unlock(&m->mu);
+    if (!lock_open(m))
         return LFC_CLOSED;
-    }
     m->closed = true;
     notify(m->sel_rx);
     notify(m->sel_tx);
@@ -570,6 +576,37 @@ unregister(struct msel *s, int k)
     }
 }
 
+/*
+ * Checks the cases in this round's order, each under its channel's mu, and
+ * completes the first ready one: its index (and *status), or -1 if none
+ * was ready. With reg, also registers each case in the same critical
+ * section as its check; a case found ready then withdraws the
+ * registrations made before it.
+ */
+static inline int
+check_cases(struct msel *s, bool reg, int *status)
+{
+    int j;
+
+    for (j = 0; j < s->n; j++) {
+        int i = s->order[j];
+        struct mchan *m = s->cases[i].ch;
+
+        if (m == NULL)
+            continue;
+        pthread_mutex_lock(&m->mu);
+        if (try_case_locked(m, &s->cases[i], status)) {
+            if (reg)
+                unregister(s, j);
+            return i;
+        }
+        if (reg)
+            reg_link(list_of(m, s->cases[i].dir), &s->regs[i]);
+        pthread_mutex_unlock(&m->mu);
+    }
+    return -1;
+}
+
 static int
 m_select(void *sel, int64_t deadline_ns, int *status)
 {
@@ -585,20 +622,13 @@ m_select(void *sel, int64_t deadline_ns, int *status)
         return LFC_EINVAL; /* would wait forever, as lfc_select says */
     for (;;) {
         bool fired;
+        int i;
 
         shuffle(s);
         /* (1) Anything ready? */
-        for (j = 0; j < n; j++) {
-            int i = s->order[j];
-            struct mchan *m = s->cases[i].ch;
-
-            if (m == NULL)
-                continue;
-            pthread_mutex_lock(&m->mu);
-            if (try_case_locked(m, &s->cases[i], status))
-                return i;
-            pthread_mutex_unlock(&m->mu);
-        }
+        i = check_cases(s, false, status);
+        if (i >= 0)
+            return i;
         if (deadline_ns != LFC_FOREVER && bench_now_ns() >= deadline_ns)
             return LFC_TIMEDOUT;
         /* (2) Register everywhere, rechecking each case as we go. No
@@ -606,20 +636,9 @@ m_select(void *sel, int64_t deadline_ns, int *status)
          * be cleared without the waiter's mutex (the last notifier's write
          * is ordered before us by the channel mutex of our withdrawal). */
         s->w.fired = false;
-        for (j = 0; j < n; j++) {
-            int i = s->order[j];
-            struct mchan *m = s->cases[i].ch;
-
-            if (m == NULL)
-                continue;
-            pthread_mutex_lock(&m->mu);
-            if (try_case_locked(m, &s->cases[i], status)) {
-                unregister(s, j);
-                return i;
-            }
-            reg_link(list_of(m, s->cases[i].dir), &s->regs[i]);
-            pthread_mutex_unlock(&m->mu);
-        }
+        i = check_cases(s, true, status);
+        if (i >= 0)
+            return i;
         /* (3) Wait for a notification. */
         pthread_mutex_lock(&s->w.mu);
         while (!s->w.fired) {

@@ -244,6 +244,97 @@ cap_label(size_t cap, char *buf, size_t n)
     return buf;
 }
 
+/* The first row of a kind, or NULL if the run has none. */
+static const struct row *
+first_of_kind(enum bench_kind kind)
+{
+    size_t i;
+
+    for (i = 0; i < nrows; i++)
+        if (rows[i].c.kind == kind)
+            return &rows[i];
+    return NULL;
+}
+
+/* A table header after its nlead leading columns: a column per
+ * implementation, the ntail columns of `tail`, and the separator row. */
+static void
+head_impls(FILE *f, size_t nlead, const char *const *impls, size_t n,
+           const char *tail, size_t ntail)
+{
+    size_t k;
+
+    for (k = 0; k < n; k++)
+        fprintf(f, " %s |", impls[k]);
+    fprintf(f, "%s\n|", tail);
+    for (k = 0; k < nlead + n + ntail; k++)
+        fprintf(f, "---|");
+    fprintf(f, "\n");
+}
+
+/* The last two cells of a throughput row: lfchan's throughput over the
+ * mutex channel's, and its CPU per message over theirs. */
+static void
+cells_vs_mutex(FILE *f, const struct row *l, const struct row *m)
+{
+    if (good(l) && good(m)) {
+        cell_ratio(f, mmsg_s(l), mmsg_s(m));
+        fprintf(f, " %.2f |\n",
+                cpu_per_m(m) > 0 ? cpu_per_m(l) / cpu_per_m(m) : 0.0);
+    } else {
+        fprintf(f, " - | - |\n");
+    }
+}
+
+/* The rows of a latency table, one per placement: the quantiles qs of each
+ * implementation's histogram, and the mutex channel's quantile ratio_q
+ * over lfchan's. */
+static void
+rows_quantiles(FILE *f, enum bench_kind kind, const char *const *impls,
+               size_t n, const double *qs, size_t nq, double ratio_q)
+{
+    size_t k;
+    size_t q;
+    int pin;
+
+    for (pin = 0; pin < 3; pin++) {
+        const struct row *l = find_kind(kind, (enum bench_pin)pin, "lfchan");
+        const struct row *m = find_kind(kind, (enum bench_pin)pin, "mutex");
+        bool have = false;
+
+        for (k = 0; k < n; k++)
+            have =
+                have || find_kind(kind, (enum bench_pin)pin, impls[k]) != NULL;
+        if (!have)
+            continue;
+        fprintf(f, "| %s |", bench_pin_name((enum bench_pin)pin));
+        for (k = 0; k < n; k++) {
+            const struct row *w =
+                find_kind(kind, (enum bench_pin)pin, impls[k]);
+
+            if (w == NULL) {
+                fprintf(f, " n/a |");
+            } else if (!w->r.ok) {
+                fprintf(f, " **FAILED** |");
+            } else {
+                for (q = 0; q < nq; q++) {
+                    char a[32];
+
+                    fmt_ns(a, sizeof(a), q_ns(w, qs[q]));
+                    fprintf(f, q ? " / %s" : " %s", a);
+                }
+                fprintf(f, " |");
+            }
+        }
+        if (good(l) && good(m))
+            cell_ratio(f, q_ns(m, ratio_q), q_ns(l, ratio_q));
+        else
+            fprintf(f, " - |");
+        fprintf(f, "\n");
+    }
+    fprintf(f, "\n");
+}
+
 /* Targets from issue 3: lfchan / mutex throughput on given rows. */
 struct target {
     const char *what;
@@ -348,12 +439,8 @@ write_throughput(FILE *f)
                "lfchan is slower); CPU: lfchan's CPU-s/Mmsg over the mutex "
                "channel's (lower is better).\n\n"
                "| pattern | cap | msg | pin |");
-    for (k = 0; k < NELEM(tp_impls); k++)
-        fprintf(f, " %s |", tp_impls[k]);
-    fprintf(f, " lfchan/mutex | CPU lfchan/mutex |\n|---|---|---|---|");
-    for (k = 0; k < NELEM(tp_impls) + 2; k++)
-        fprintf(f, "---|");
-    fprintf(f, "\n");
+    head_impls(f, 4, tp_impls, NELEM(tp_impls),
+               " lfchan/mutex | CPU lfchan/mutex |", 2);
     for (i = 0; i < nrows; i++) {
         const struct row *w = &rows[i];
         const struct row *l;
@@ -375,13 +462,7 @@ write_throughput(FILE *f)
                 bench_pin_name(w->c.pin));
         for (k = 0; k < NELEM(tp_impls); k++)
             cell_tp(f, find(w, tp_impls[k]));
-        if (good(l) && good(m)) {
-            cell_ratio(f, mmsg_s(l), mmsg_s(m));
-            fprintf(f, " %.2f |\n",
-                    cpu_per_m(m) > 0 ? cpu_per_m(l) / cpu_per_m(m) : 0.0);
-        } else {
-            fprintf(f, " - | - |\n");
-        }
+        cells_vs_mutex(f, l, m);
     }
     fprintf(f, "\n");
 }
@@ -389,6 +470,7 @@ write_throughput(FILE *f)
 static void
 write_pingpong(FILE *f)
 {
+    static const double qs[] = {0.5, 0.99};
     int pin;
     size_t k;
     bool any = false;
@@ -403,61 +485,18 @@ write_pingpong(FILE *f)
                "p50 / p99 of one round trip. mutex/lfchan: the mutex "
                "channel's p50 over lfchan's (bold when lfchan is "
                "slower).\n\n| pin |");
-    for (k = 0; k < NELEM(pp_impls); k++)
-        fprintf(f, " %s |", pp_impls[k]);
-    fprintf(f, " mutex/lfchan |\n|---|");
-    for (k = 0; k <= NELEM(pp_impls); k++)
-        fprintf(f, "---|");
-    fprintf(f, "\n");
-    for (pin = 0; pin < 3; pin++) {
-        const struct row *l =
-            find_kind(BENCH_PINGPONG, (enum bench_pin)pin, "lfchan");
-        const struct row *m =
-            find_kind(BENCH_PINGPONG, (enum bench_pin)pin, "mutex");
-        bool have = false;
-
-        for (k = 0; k < NELEM(pp_impls); k++)
-            have = have || find_kind(BENCH_PINGPONG, (enum bench_pin)pin,
-                                     pp_impls[k]) != NULL;
-        if (!have)
-            continue;
-        fprintf(f, "| %s |", bench_pin_name((enum bench_pin)pin));
-        for (k = 0; k < NELEM(pp_impls); k++) {
-            const struct row *w =
-                find_kind(BENCH_PINGPONG, (enum bench_pin)pin, pp_impls[k]);
-            char a[32];
-            char b[32];
-
-            if (w == NULL) {
-                fprintf(f, " n/a |");
-            } else if (!w->r.ok) {
-                fprintf(f, " **FAILED** |");
-            } else {
-                fmt_ns(a, sizeof(a), q_ns(w, 0.5));
-                fmt_ns(b, sizeof(b), q_ns(w, 0.99));
-                fprintf(f, " %s / %s |", a, b);
-            }
-        }
-        if (good(l) && good(m))
-            cell_ratio(f, q_ns(m, 0.5), q_ns(l, 0.5));
-        else
-            fprintf(f, " - |");
-        fprintf(f, "\n");
-    }
-    fprintf(f, "\n");
+    head_impls(f, 1, pp_impls, NELEM(pp_impls), " mutex/lfchan |", 1);
+    rows_quantiles(f, BENCH_PINGPONG, pp_impls, NELEM(pp_impls), qs, NELEM(qs),
+                   0.5);
 }
 
 static void
 write_latency(FILE *f)
 {
-    const struct row *any = NULL;
-    size_t i;
-    size_t k;
-    int pin;
+    /* 1.0: the maximum. */
+    static const double qs[] = {0.5, 0.99, 0.999, 1.0};
+    const struct row *any = first_of_kind(BENCH_LATENCY);
 
-    for (i = 0; i < nrows && any == NULL; i++)
-        if (rows[i].c.kind == BENCH_LATENCY)
-            any = &rows[i];
     if (any == NULL)
         return;
     fprintf(f, "## One-way latency at a fixed offered load\n\n"
@@ -467,52 +506,9 @@ write_latency(FILE *f)
                "mutex/lfchan: ratio of p99 (bold when lfchan is "
                "worse).\n\n| pin |",
             any->c.rate, any->c.cap, any->c.msg);
-    for (k = 0; k < NELEM(lat_impls); k++)
-        fprintf(f, " %s |", lat_impls[k]);
-    fprintf(f, " mutex/lfchan (p99) |\n|---|");
-    for (k = 0; k <= NELEM(lat_impls); k++)
-        fprintf(f, "---|");
-    fprintf(f, "\n");
-    for (pin = 0; pin < 3; pin++) {
-        const struct row *l =
-            find_kind(BENCH_LATENCY, (enum bench_pin)pin, "lfchan");
-        const struct row *m =
-            find_kind(BENCH_LATENCY, (enum bench_pin)pin, "mutex");
-        bool have = false;
-
-        for (k = 0; k < NELEM(lat_impls); k++)
-            have = have || find_kind(BENCH_LATENCY, (enum bench_pin)pin,
-                                     lat_impls[k]) != NULL;
-        if (!have)
-            continue;
-        fprintf(f, "| %s |", bench_pin_name((enum bench_pin)pin));
-        for (k = 0; k < NELEM(lat_impls); k++) {
-            const struct row *w =
-                find_kind(BENCH_LATENCY, (enum bench_pin)pin, lat_impls[k]);
-            char a[24];
-            char b[24];
-            char c[24];
-            char d[24];
-
-            if (w == NULL) {
-                fprintf(f, " n/a |");
-            } else if (!w->r.ok) {
-                fprintf(f, " **FAILED** |");
-            } else {
-                fmt_ns(a, sizeof(a), q_ns(w, 0.5));
-                fmt_ns(b, sizeof(b), q_ns(w, 0.99));
-                fmt_ns(c, sizeof(c), q_ns(w, 0.999));
-                fmt_ns(d, sizeof(d), (double)w->r.hist.max);
-                fprintf(f, " %s / %s / %s / %s |", a, b, c, d);
-            }
-        }
-        if (good(l) && good(m))
-            cell_ratio(f, q_ns(m, 0.99), q_ns(l, 0.99));
-        else
-            fprintf(f, " - |");
-        fprintf(f, "\n");
-    }
-    fprintf(f, "\n");
+    head_impls(f, 1, lat_impls, NELEM(lat_impls), " mutex/lfchan (p99) |", 1);
+    rows_quantiles(f, BENCH_LATENCY, lat_impls, NELEM(lat_impls), qs, NELEM(qs),
+                   0.99);
 }
 
 /* A row label for the rows compared by throughput. */
@@ -529,23 +525,12 @@ row_label(const struct bench_case *c, char *buf, size_t n)
     return buf;
 }
 
-static bool
-any_kind(enum bench_kind kind)
-{
-    size_t i;
-
-    for (i = 0; i < nrows; i++)
-        if (rows[i].c.kind == kind)
-            return true;
-    return false;
-}
-
 static void
 write_select(FILE *f)
 {
     size_t i;
 
-    if (!any_kind(BENCH_SELECT))
+    if (first_of_kind(BENCH_SELECT) == NULL)
         return;
     fprintf(f, "## Select\n\n"
                "One consumer selects a receive over K channels, each fed by "
@@ -573,13 +558,7 @@ write_select(FILE *f)
                 bench_pin_name(w->c.pin));
         cell_tp(f, l);
         cell_tp(f, m);
-        if (good(l) && good(m)) {
-            cell_ratio(f, mmsg_s(l), mmsg_s(m));
-            fprintf(f, " %.2f |\n",
-                    cpu_per_m(m) > 0 ? cpu_per_m(l) / cpu_per_m(m) : 0.0);
-        } else {
-            fprintf(f, " - | - |\n");
-        }
+        cells_vs_mutex(f, l, m);
     }
     fprintf(f, "\n");
 }
@@ -590,13 +569,10 @@ static const char *const to_impls[] = {"lfchan", "lfchan-timer",
 static void
 write_timeouts(FILE *f)
 {
-    const struct row *any = NULL;
+    const struct row *any = first_of_kind(BENCH_TIMEOUT);
     size_t i;
     size_t k;
 
-    for (i = 0; i < nrows && any == NULL; i++)
-        if (rows[i].c.kind == BENCH_TIMEOUT)
-            any = &rows[i];
     if (any != NULL) {
         fprintf(f, "## Receive with a timeout that does not fire\n\n"
                    "One producer, one consumer that receives every message "
@@ -611,12 +587,8 @@ write_timeouts(FILE *f)
                    "compares lfchan (lfc_after) with the mutex channel.\n\n"
                    "| cap | pin |",
                 (double)any->c.timeout_ns / 1e6);
-        for (k = 0; k < NELEM(to_impls); k++)
-            fprintf(f, " %s |", to_impls[k]);
-        fprintf(f, " lfchan/mutex | CPU lfchan/mutex |\n|---|---|");
-        for (k = 0; k < NELEM(to_impls) + 2; k++)
-            fprintf(f, "---|");
-        fprintf(f, "\n");
+        head_impls(f, 2, to_impls, NELEM(to_impls),
+                   " lfchan/mutex | CPU lfchan/mutex |", 2);
         for (i = 0; i < nrows; i++) {
             const struct row *w = &rows[i];
             const struct row *l;
@@ -629,22 +601,12 @@ write_timeouts(FILE *f)
             fprintf(f, "| %zu | %s |", w->c.cap, bench_pin_name(w->c.pin));
             for (k = 0; k < NELEM(to_impls); k++)
                 cell_tp(f, find(w, to_impls[k]));
-            if (good(l) && good(m)) {
-                cell_ratio(f, mmsg_s(l), mmsg_s(m));
-                fprintf(f, " %.2f |\n", cpu_per_m(m) > 0
-                                            ? cpu_per_m(l) / cpu_per_m(m)
-                                            : 0.0);
-            } else {
-                fprintf(f, " - | - |\n");
-            }
+            cells_vs_mutex(f, l, m);
         }
         fprintf(f, "\n");
     }
 
-    any = NULL;
-    for (i = 0; i < nrows && any == NULL; i++)
-        if (rows[i].c.kind == BENCH_TIMEOUT_FIRED)
-            any = &rows[i];
+    any = first_of_kind(BENCH_TIMEOUT_FIRED);
     if (any == NULL)
         return;
     fprintf(f, "## Timeouts that fire\n\n"
@@ -656,12 +618,7 @@ write_timeouts(FILE *f)
                "lfchan/mutex: ratio of timeouts per second (bold when "
                "lfchan achieves fewer).\n\n| pin |",
             (double)any->c.timeout_ns / 1e3);
-    for (k = 0; k < NELEM(to_impls); k++)
-        fprintf(f, " %s |", to_impls[k]);
-    fprintf(f, " lfchan/mutex |\n|---|");
-    for (k = 0; k <= NELEM(to_impls); k++)
-        fprintf(f, "---|");
-    fprintf(f, "\n");
+    head_impls(f, 1, to_impls, NELEM(to_impls), " lfchan/mutex |", 1);
     for (i = 0; i < nrows; i++) {
         const struct row *w = &rows[i];
 

@@ -51,7 +51,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,7 +59,6 @@
 #define MAXK 16 /* channels (and producers) of one select */
 #define SEQ_BITS 48
 #define SEQ_MASK ((UINT64_C(1) << SEQ_BITS) - 1)
-#define CHECK_EVERY 64
 
 /* Receive timeouts: far above any wait for data in the timeout rows, and
  * short enough that the abandoned lfc_after timers of one row have all
@@ -73,13 +71,11 @@
 /* ---- Shared run state ------------------------------------------------- */
 
 struct srun {
+    struct bench_sync sync; /* first: close_all casts back */
     const struct bench_case *c;
     const struct bench_ops *ops;
     void *ch[MAXK];
     int nch;
-    pthread_barrier_t start;
-    int failed;    /* set once, by the first thread to fail */
-    char err[256]; /* written by that thread */
 };
 
 struct sworker {
@@ -102,42 +98,16 @@ struct sworker {
     struct lfc_hist *hist; /* timeout_fired: lateness, ns */
 };
 
-/* Record the first failure, and close every channel so that no thread
- * stays blocked on a partner that has stopped. */
+/* The run's close_all: close every channel, so that no thread stays
+ * blocked on a partner that has stopped. */
 static void
-fail(struct srun *r, const char *fmt, ...)
+close_all(struct bench_sync *s)
 {
-    int zero = 0;
-    va_list ap;
+    struct srun *r = (struct srun *)s;
     int i;
 
-    if (__atomic_compare_exchange_n(&r->failed, &zero, 1, false,
-                                    __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-        va_start(ap, fmt);
-        vsnprintf(r->err, sizeof(r->err), fmt, ap);
-        va_end(ap);
-    }
     for (i = 0; i < r->nch; i++)
         r->ops->close(r->ch[i]);
-}
-
-static bool
-failed(struct srun *r)
-{
-    return __atomic_load_n(&r->failed, __ATOMIC_ACQUIRE) != 0;
-}
-
-/* Pin, then wait for everyone. Returns false if pinning failed. */
-static bool
-worker_begin(struct sworker *w)
-{
-    int rc = bench_pin_self(w->cpu);
-
-    if (rc != 0)
-        fail(w->run, "pthread_setaffinity_np(CPU %d): %s", w->cpu,
-             strerror(rc));
-    pthread_barrier_wait(&w->run->start);
-    return rc == 0;
 }
 
 /* Checks one message received on channel `from` (every channel has one
@@ -150,17 +120,17 @@ check(struct sworker *w, uint64_t tag, int from)
     uint64_t seq = tag & SEQ_MASK;
 
     if (pid != from || seq == 0) {
-        fail(w->run,
-             "consumer: message %#" PRIx64 " (producer %d) received on "
-             "channel %d",
-             tag, pid, from);
+        bench_fail(&w->run->sync,
+                   "consumer: message %#" PRIx64 " (producer %d) received on "
+                   "channel %d",
+                   tag, pid, from);
         return false;
     }
     if (seq <= w->last[pid]) {
-        fail(w->run,
-             "consumer: producer %d's message %" PRIu64
-             " arrived after %" PRIu64 " (lost order or duplicate)",
-             pid, seq, w->last[pid]);
+        bench_fail(&w->run->sync,
+                   "consumer: producer %d's message %" PRIu64
+                   " arrived after %" PRIu64 " (lost order or duplicate)",
+                   pid, seq, w->last[pid]);
         return false;
     }
     w->last[pid] = seq;
@@ -180,12 +150,11 @@ producer(void *arg)
     struct srun *r = w->run;
     const struct bench_case *c = r->c;
     void *ch = r->ch[w->id];
-    uint64_t share = c->msgs / (uint64_t)c->producers +
-                     ((uint64_t)w->id < c->msgs % (uint64_t)c->producers);
+    uint64_t share = bench_share(c, w->id);
     int64_t deadline;
     uint64_t seq;
 
-    if (!worker_begin(w))
+    if (!bench_worker_begin(&r->sync, w->cpu))
         goto out;
     w->t_start = bench_now_ns();
     deadline = w->t_start + (int64_t)(c->max_s * 1e9);
@@ -194,18 +163,16 @@ producer(void *arg)
         int rc = r->ops->send(ch, &tag);
 
         if (rc != LFC_OK) {
-            if (!failed(r))
-                fail(r, "producer %d: send returned %s", w->id,
-                     lfc_strerror(rc));
+            if (!bench_failed(&r->sync))
+                bench_fail(&r->sync, "producer %d: send returned %s", w->id,
+                           lfc_strerror(rc));
             break;
         }
         w->sent = seq;
-        if (seq % CHECK_EVERY == 0) {
-            bench_progress(w->slot, seq);
-            if (bench_now_ns() >= deadline) {
-                w->capped = seq < share;
-                break;
-            }
+        if (seq % BENCH_CHECK_EVERY == 0 &&
+            bench_checkpoint(w->slot, seq, deadline)) {
+            w->capped = seq < share;
+            break;
         }
     }
 out:
@@ -229,15 +196,17 @@ select_consumer(void *arg)
         cases[i] = (struct bench_sel){r->ch[i], LFC_RECV, &buf[i]};
     sel = r->ops->sel_new(cases, r->nch);
     if (sel == NULL)
-        fail(r, "consumer: sel_new(%d): %s", r->nch, strerror(errno));
-    if (!worker_begin(w) || sel == NULL)
+        bench_fail(&r->sync, "consumer: sel_new(%d): %s", r->nch,
+                   strerror(errno));
+    if (!bench_worker_begin(&r->sync, w->cpu) || sel == NULL)
         goto out;
     while (open > 0) {
         int st = 99;
 
         i = r->ops->select(sel, LFC_FOREVER, &st);
         if (i < 0 || i >= r->nch) {
-            fail(r, "consumer: select returned %d (%s)", i, lfc_strerror(i));
+            bench_fail(&r->sync, "consumer: select returned %d (%s)", i,
+                       lfc_strerror(i));
             break;
         }
         if (st == LFC_CLOSED && !closed[i]) {
@@ -247,14 +216,15 @@ select_consumer(void *arg)
             continue;
         }
         if (st != LFC_OK) {
-            fail(r, "consumer: case %d completed with status %d (%s)%s", i, st,
-                 lfc_strerror(st),
-                 closed[i] ? " after it was switched off" : "");
+            bench_fail(&r->sync,
+                       "consumer: case %d completed with status %d (%s)%s", i,
+                       st, lfc_strerror(st),
+                       closed[i] ? " after it was switched off" : "");
             break;
         }
         if (!check(w, buf[i], i))
             break;
-        if (++w->got % CHECK_EVERY == 0)
+        if (++w->got % BENCH_CHECK_EVERY == 0)
             bench_progress(w->slot, w->got);
     }
 out:
@@ -270,7 +240,7 @@ timeout_consumer(void *arg)
     struct sworker *w = arg;
     struct srun *r = w->run;
 
-    if (!worker_begin(w))
+    if (!bench_worker_begin(&r->sync, w->cpu))
         goto out;
     for (;;) {
         uint64_t tag;
@@ -283,12 +253,13 @@ timeout_consumer(void *arg)
             continue;
         }
         if (rc != LFC_OK) {
-            fail(r, "consumer: recv_timeout returned %s", lfc_strerror(rc));
+            bench_fail(&r->sync, "consumer: recv_timeout returned %s",
+                       lfc_strerror(rc));
             break;
         }
         if (!check(w, tag, 0))
             break;
-        if (++w->got % CHECK_EVERY == 0)
+        if (++w->got % BENCH_CHECK_EVERY == 0)
             bench_progress(w->slot, w->got);
     }
 out:
@@ -307,7 +278,7 @@ fired_waiter(void *arg)
     int64_t deadline;
     uint64_t n;
 
-    if (!worker_begin(w))
+    if (!bench_worker_begin(&r->sync, w->cpu))
         goto out;
     w->t_start = bench_now_ns();
     deadline = w->t_start + (int64_t)(c->max_s * 1e9);
@@ -318,15 +289,15 @@ fired_waiter(void *arg)
         int64_t t1 = bench_now_ns();
 
         if (rc != LFC_TIMEDOUT) {
-            fail(r, "recv_timeout on an idle channel returned %s",
-                 lfc_strerror(rc));
+            bench_fail(&r->sync, "recv_timeout on an idle channel returned %s",
+                       lfc_strerror(rc));
             break;
         }
         if (t1 - t0 < c->timeout_ns) {
-            fail(r,
-                 "timeout %" PRIu64 " fired after %" PRId64
-                 " ns, before its %" PRId64 " ns",
-                 n, t1 - t0, c->timeout_ns);
+            bench_fail(&r->sync,
+                       "timeout %" PRIu64 " fired after %" PRId64
+                       " ns, before its %" PRId64 " ns",
+                       n, t1 - t0, c->timeout_ns);
             break;
         }
         lfc_hist_record(w->hist, (uint64_t)(t1 - t0 - c->timeout_ns));
@@ -383,17 +354,11 @@ bench_select_run(const struct bench_case *c, struct bench_result *res)
         snprintf(res->err, sizeof(res->err), "bad case %s", c->name);
         return;
     }
-    ncpu = bench_allowed_cpus(cpus, CPU_SETSIZE);
-    if (ncpu < 1) {
-        cpus[0] = 0;
-        ncpu = 1;
-    }
-    if (c->pin == BENCH_PIN_SPLIT && ncpu < 2)
-        snprintf(res->note, sizeof(res->note),
-                 "split ran unpinned: only 1 CPU");
+    ncpu = bench_case_cpus(c, cpus, res);
 
     memset(&r, 0, sizeof(r));
     memset(w, 0, sizeof(w));
+    r.sync.close_all = close_all;
     r.c = c;
     r.ops = c->ops;
     r.nch = c->kind == BENCH_SELECT ? np : 1;
@@ -410,12 +375,11 @@ bench_select_run(const struct bench_case *c, struct bench_result *res)
     }
     if (c->kind != BENCH_SELECT)
         warm_timer_thread();
-    pthread_barrier_init(&r.start, NULL, (unsigned)nt);
+    pthread_barrier_init(&r.sync.start, NULL, (unsigned)nt);
     bench_watch_begin(c->name, nt);
     bench_usage(&cpu0, &ctx0);
     for (i = 0; i < nt; i++) {
         void *(*fn)(void *) = producer;
-        int rc;
 
         w[i].run = &r;
         w[i].id = i < np ? i : 0;
@@ -425,20 +389,9 @@ bench_select_run(const struct bench_case *c, struct bench_result *res)
             fn = c->kind == BENCH_SELECT    ? select_consumer
                  : c->kind == BENCH_TIMEOUT ? timeout_consumer
                                             : fired_waiter;
-        if (fn == fired_waiter) {
-            w[i].hist = malloc(sizeof(*w[i].hist));
-            if (w[i].hist == NULL) {
-                fprintf(stderr, "lfc_bench: out of memory\n");
-                abort();
-            }
-            lfc_hist_init(w[i].hist);
-        }
-        rc = pthread_create(&w[i].th, NULL, fn, &w[i]);
-        if (rc != 0) {
-            /* The barrier would never open: nothing to do but stop. */
-            fprintf(stderr, "lfc_bench: pthread_create: %s\n", strerror(rc));
-            abort();
-        }
+        if (fn == fired_waiter)
+            w[i].hist = bench_hist_new();
+        bench_thread_start(&w[i].th, fn, &w[i]);
     }
     for (i = 0; i < nt; i++)
         pthread_join(w[i].th, NULL);
@@ -450,7 +403,7 @@ bench_select_run(const struct bench_case *c, struct bench_result *res)
     }
     bench_usage(&cpu1, &ctx1);
     bench_watch_end();
-    pthread_barrier_destroy(&r.start);
+    pthread_barrier_destroy(&r.sync.start);
 
     res->cpu_s = cpu1 - cpu0;
     res->ctxsw = ctx1 - ctx0;
@@ -461,35 +414,19 @@ bench_select_run(const struct bench_case *c, struct bench_result *res)
         lfc_hist_merge(&res->hist, w[0].hist);
         free(w[0].hist);
     }
-    for (i = 0; i < np; i++) {
-        if (w[i].t_start != 0 && w[i].t_start < t0)
-            t0 = w[i].t_start;
-        res->msgs += w[i].sent;
-        if (w[i].capped && res->note[0] == '\0')
-            snprintf(res->note, sizeof(res->note),
-                     "time cap: %.2f s per iteration", c->max_s);
-    }
+    for (i = 0; i < np; i++)
+        bench_add_producer(res, c, w[i].sent, w[i].t_start, w[i].capped, &t0);
     res->wall_s = w[np].t_done > t0 ? (double)(w[np].t_done - t0) * 1e-9 : 0.0;
-    if (failed(&r)) {
+    if (bench_failed(&r.sync)) {
         res->ok = false;
-        snprintf(res->err, sizeof(res->err), "%s", r.err);
+        snprintf(res->err, sizeof(res->err), "%s", r.sync.err);
         goto out_free;
     }
     /* Exactly once: per producer, the count and sum of the sequence
      * numbers received equal what it sent. */
-    for (i = 0; i < np; i++) {
-        uint64_t n = w[i].sent;
-        uint64_t want = n % 2 ? n * ((n + 1) / 2) : (n / 2) * (n + 1);
-
-        if (w[np].cnt[i] != n || w[np].sum[i] != want) {
-            res->ok = false;
-            snprintf(res->err, sizeof(res->err),
-                     "producer %d sent %" PRIu64 " messages (sum %" PRIu64
-                     ") but %" PRIu64 " arrived (sum %" PRIu64 ")",
-                     i, n, want, w[np].cnt[i], w[np].sum[i]);
+    for (i = 0; i < np; i++)
+        if (!bench_conserved(res, i, w[i].sent, w[np].cnt[i], w[np].sum[i]))
             goto out_free;
-        }
-    }
     if (w[np].fired > 0)
         snprintf(res->note, sizeof(res->note),
                  "%" PRIu64 " timeout(s) of %.0f ms fired anyway", w[np].fired,
@@ -556,13 +493,6 @@ sizes_for(const struct bench_config *cfg)
     return s;
 }
 
-struct sbuilder {
-    const struct bench_config *cfg;
-    struct bench_case *v;
-    size_t n;
-    size_t max;
-};
-
 /* Quick mode without an explicit --pin: unpinned rows, plus one split row
  * so that placement is exercised. */
 static bool
@@ -594,7 +524,7 @@ name_case(struct bench_case *c)
 
 /* Names case c and appends it if the config selects it. */
 static void
-push_case(struct sbuilder *b, struct bench_case c)
+push_case(struct bench_builder *b, struct bench_case c)
 {
     const struct bench_config *cfg = b->cfg;
 
@@ -604,22 +534,14 @@ push_case(struct sbuilder *b, struct bench_case c)
         c.pin != BENCH_PIN_NONE && !quick_pinned_row(&c))
         return;
     name_case(&c);
-    if (b->n == b->max) {
-        b->max = b->max ? 2 * b->max : 64;
-        b->v = realloc(b->v, b->max * sizeof(*b->v));
-        if (b->v == NULL) {
-            fprintf(stderr, "lfc_bench: out of memory\n");
-            abort();
-        }
-    }
-    b->v[b->n++] = c;
+    bench_builder_append(b, &c);
 }
 
 struct bench_case *
 bench_select_cases(const struct bench_config *cfg, size_t *n)
 {
     struct ssizes s = sizes_for(cfg);
-    struct sbuilder b = {cfg, NULL, 0, 0};
+    struct bench_builder b = {cfg, NULL, 0, 0};
     size_t ki;
     size_t ci;
     size_t ii;
@@ -693,16 +615,7 @@ bench_select_cases(const struct bench_config *cfg, size_t *n)
 
 static int failures;
 
-#define ST_CHECK(cond, ...)                                                    \
-    do {                                                                       \
-        if (!(cond)) {                                                         \
-            fprintf(stderr, "lfc_bench: selftest: %s:%d: ", __FILE__,          \
-                    __LINE__);                                                 \
-            fprintf(stderr, __VA_ARGS__);                                      \
-            fprintf(stderr, "\n");                                             \
-            failures++;                                                        \
-        }                                                                      \
-    } while (0)
+#define ST_CHECK(cond, ...) BENCH_ST_CHECK(failures, cond, __VA_ARGS__)
 
 /* A thread that sends v on ch (send) or receives from it, after a delay. */
 struct st_later {

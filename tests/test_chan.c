@@ -80,31 +80,6 @@ sleep_ns(int64_t ns)
     lfc_test_sleep_ns(ns);
 }
 
-static int
-load_int(const int *p)
-{
-    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
-}
-
-static void
-store_int(int *p, int v)
-{
-    __atomic_store_n(p, v, __ATOMIC_RELEASE);
-}
-
-/* Waits up to `ns` for *flag to become nonzero; returns whether it did. */
-static bool
-wait_flag(const int *flag, int64_t ns)
-{
-    int64_t end = lfc_test_now_ns() + ns;
-    while (!load_int(flag)) {
-        if (lfc_test_now_ns() > end)
-            return false;
-        sleep_ns(MS / 2);
-    }
-    return true;
-}
-
 /*
  * The distinct byte pattern of value number i: byte j of element i. Every
  * byte depends on both i and j, so a swapped, duplicated or torn element
@@ -165,7 +140,7 @@ op_main(void *arg)
     struct op *o = arg;
     int rc = LFC_EINVAL;
     o->t_start = lfc_now_ns();
-    store_int(&o->started, 1);
+    lfc_test_store_int(&o->started, 1);
     switch (o->kind) {
     case OP_SEND:
         rc = lfc_send(o->ch, o->buf);
@@ -188,7 +163,7 @@ op_main(void *arg)
     }
     o->t_end = lfc_now_ns();
     o->rc = rc;
-    store_int(&o->done, 1);
+    lfc_test_store_int(&o->done, 1);
     return NULL;
 }
 
@@ -204,13 +179,13 @@ op_start(struct op *o, lfc_chan *ch, enum op_kind kind, void *buf,
     o->deadline = deadline;
     o->rc = 1; /* not a status */
     assert_int_equal(pthread_create(&o->thread, NULL, op_main, o), 0);
-    assert_true(wait_flag(&o->started, STUCK_NS));
+    assert_true(lfc_test_wait_flag(&o->started, STUCK_NS));
 }
 
 static bool
 op_done(const struct op *o)
 {
-    return load_int(&o->done) != 0;
+    return lfc_test_load_int(&o->done) != 0;
 }
 
 /*
@@ -222,9 +197,9 @@ op_done(const struct op *o)
 static int
 op_finish(struct op *o, int64_t ns, const char *what)
 {
-    if (!wait_flag(&o->done, ns)) {
+    if (!lfc_test_wait_flag(&o->done, ns)) {
         lfc_close(o->ch);
-        if (!wait_flag(&o->done, 2 * SEC))
+        if (!lfc_test_wait_flag(&o->done, 2 * SEC))
             fail_msg("%s: call still blocked after %lld ms and after "
                      "closing the channel (thread left behind)",
                      what, (long long)(ns / MS));
@@ -1311,7 +1286,7 @@ flag_send_main(void *arg)
 {
     struct flag_send *f = arg;
     f->rc = lfc_send(f->ch, &f->value);
-    store_int(&f->returned, 1);
+    lfc_test_store_int(&f->returned, 1);
     return NULL;
 }
 
@@ -1326,15 +1301,15 @@ test_chan_unbuffered_send_waits_for_receiver(void **state)
     assert_int_equal(pthread_create(&t, NULL, flag_send_main, &f), 0);
     sleep_ns(PARK_NS);
     /* No receiver yet: the send must not have returned or buffered. */
-    assert_int_equal(load_int(&f.returned), 0);
+    assert_int_equal(lfc_test_load_int(&f.returned), 0);
     assert_int_equal(lfc_chan_len(ch), 0);
     assert_int_equal(lfc_chan_cap(ch), 0);
     sleep_ns(PARK_NS);
-    assert_int_equal(load_int(&f.returned), 0);
+    assert_int_equal(lfc_test_load_int(&f.returned), 0);
     uint64_t out = 0;
     assert_status(lfc_recv_until(ch, &out, lfc_now_ns() + STUCK_NS), LFC_OK);
     assert_true(out == 0xFEED);
-    assert_true(wait_flag(&f.returned, STUCK_NS));
+    assert_true(lfc_test_wait_flag(&f.returned, STUCK_NS));
     pthread_join(t, NULL);
     assert_status(f.rc, LFC_OK);
     assert_int_equal(lfc_chan_len(ch), 0);
@@ -2116,7 +2091,7 @@ test_chan_close_during_slow_send_wakes_all_receivers(void **state)
         int64_t end = lfc_now_ns() + 5 * SEC;
         int stuck = 0;
         for (int i = 0; i < N_BIG_RECV; i++)
-            if (!wait_flag(&r[i].done, end - lfc_now_ns()))
+            if (!lfc_test_wait_flag(&r[i].done, end - lfc_now_ns()))
                 stuck++;
         if (stuck) {
             /* Nothing in the API can wake them now: leave them (and r,
@@ -2198,7 +2173,7 @@ test_chan_out_of_order_publish_wakes_both_receivers(void **state)
         int64_t end = lfc_now_ns() + 5 * SEC;
         int stuck = 0;
         for (int i = 0; i < 2; i++)
-            if (!wait_flag(&r[i].done, end - lfc_now_ns()))
+            if (!lfc_test_wait_flag(&r[i].done, end - lfc_now_ns()))
                 stuck++;
         if (stuck) {
             size_t len = lfc_chan_len(ch);
@@ -2242,25 +2217,16 @@ struct cpu_recv {
     int done;       /* atomic */
 };
 
-static int64_t
-thread_cpu_ns(void)
-{
-    struct timespec ts;
-    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
-        return -1;
-    return (int64_t)ts.tv_sec * SEC + ts.tv_nsec;
-}
-
 static void *
 cpu_recv_main(void *arg)
 {
     struct cpu_recv *c = arg;
-    int64_t before = thread_cpu_ns();
-    store_int(&c->started, 1);
+    int64_t before = lfc_test_thread_cpu_ns();
+    lfc_test_store_int(&c->started, 1);
     c->rc = lfc_recv(c->ch, &c->out);
-    int64_t after = thread_cpu_ns();
+    int64_t after = lfc_test_thread_cpu_ns();
     c->cpu_ns = (before < 0 || after < 0) ? -1 : after - before;
-    store_int(&c->done, 1);
+    lfc_test_store_int(&c->done, 1);
     return NULL;
 }
 
@@ -2278,13 +2244,13 @@ test_chan_parked_receiver_uses_no_cpu(void **state)
         c.rc = 1;
         pthread_t t;
         assert_int_equal(pthread_create(&t, NULL, cpu_recv_main, &c), 0);
-        assert_true(wait_flag(&c.started, STUCK_NS));
+        assert_true(lfc_test_wait_flag(&c.started, STUCK_NS));
         sleep_ns(SEC);
-        assert_int_equal(load_int(&c.done), 0);
+        assert_int_equal(lfc_test_load_int(&c.done), 0);
         uint64_t v = 0x1234;
         assert_status(lfc_send_until(ch, &v, lfc_now_ns() + STUCK_NS),
                       LFC_OK);
-        assert_true(wait_flag(&c.done, STUCK_NS));
+        assert_true(lfc_test_wait_flag(&c.done, STUCK_NS));
         pthread_join(t, NULL);
         assert_status(c.rc, LFC_OK);
         assert_true(c.out == 0x1234);

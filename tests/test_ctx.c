@@ -85,20 +85,12 @@ wait_done(lfc_ctx *c, int64_t not_before)
 
 static uint64_t rng_state = 0x2545f4914f6cdd1du;
 
-static uint64_t
-rng_next(uint64_t *s)
-{
-    /* xorshift64: reproducible, and per thread when given a local seed. */
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
+/* Reproducible across runs; threads use lfc_test_xorshift64 on their own
+ * state. */
 static uint64_t
 rng(void)
 {
-    return rng_next(&rng_state);
+    return lfc_test_xorshift64(&rng_state);
 }
 
 static void
@@ -634,7 +626,7 @@ churn_main(void *arg)
     /* Run until a while after the root was seen cancelled. */
     while (after < 20) {
         int rerr = lfc_ctx_err(w->root);
-        uint64_t r = rng_next(&w->seed);
+        uint64_t r = lfc_test_xorshift64(&w->seed);
         lfc_ctx *c;
         switch (r % 3) {
         case 0:
@@ -700,7 +692,7 @@ sim_main(void *arg)
     lfc_test_barrier_wait(w->start);
     for (int n = 0; n < 8; n++) {
         /* Mostly shallow nodes, so subtrees overlap; the root last. */
-        int i = n == 7 ? 0 : (int)(rng_next(&w->seed) % (SIM_N / 4));
+        int i = n == 7 ? 0 : (int)(lfc_test_xorshift64(&w->seed) % (SIM_N / 4));
         lfc_ctx_cancel(w->node[i]);
         for (int j = 0; j < SIM_N; j++)
             if (sim_descends(w->parent, j, i) &&

@@ -19,15 +19,13 @@
 /* cmocka must come after the headers above */
 #include <cmocka.h>
 
-#include <errno.h>
 #include <limits.h>
-#include <linux/futex.h>
 #include <sched.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "lfc_chan_internal.h"
 #include "lfc_park.h"
+#include "lfc_test_futex.h"
 #include "lfc_test_support.h"
 #include "lfchan.h"
 
@@ -40,36 +38,14 @@ static unsigned long g_wake_all;  /* wakes with n > 1 (atomic) */
 static int g_spurious;            /* make every wait return early */
 
 static int
-real_wait(uint32_t *word, uint32_t expected, int64_t deadline_ns)
-{
-    struct timespec ts;
-    struct timespec *tp = NULL;
-    if (deadline_ns != INT64_MAX) {
-        ts.tv_sec = (time_t)(deadline_ns / 1000000000);
-        ts.tv_nsec = (long)(deadline_ns % 1000000000);
-        tp = &ts;
-    }
-    long rc = syscall(SYS_futex, word, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG,
-                      expected, tp, NULL, FUTEX_BITSET_MATCH_ANY);
-    if (rc != 0 && errno == ETIMEDOUT)
-        return LFC_TIMEDOUT;
-    return 0;
-}
-
-static int
 counting_wait(uint32_t *word, uint32_t expected, int64_t deadline_ns)
 {
     __atomic_fetch_add(&g_waits, 1, __ATOMIC_RELAXED);
-    if (__atomic_load_n(&g_spurious, __ATOMIC_RELAXED)) {
-        /* Sleep at most 20 us, then claim a wake that never happened. */
-        int64_t soon = lfc_now_ns() + 20000;
-        int r = real_wait(word, expected,
-                          deadline_ns < soon ? deadline_ns : soon);
-        if (r == LFC_TIMEDOUT && lfc_now_ns() >= deadline_ns)
-            return LFC_TIMEDOUT;
-        return 0;
-    }
-    return real_wait(word, expected, deadline_ns);
+    /* Spurious: sleep at most 20 us, then claim a wake that never
+     * happened. */
+    if (__atomic_load_n(&g_spurious, __ATOMIC_RELAXED))
+        return lfc_test_futex_wait_spurious(word, expected, deadline_ns);
+    return lfc_test_futex_wait(word, expected, deadline_ns);
 }
 
 static void
@@ -80,8 +56,7 @@ counting_wake(uint32_t *word, int n)
         __atomic_fetch_add(&g_wake_one, 1, __ATOMIC_RELAXED);
     else
         __atomic_fetch_add(&g_wake_all, 1, __ATOMIC_RELAXED);
-    syscall(SYS_futex, word, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, n, NULL, NULL,
-            0);
+    lfc_test_futex_wake(word, n);
 }
 
 static const struct lfc__park_ops counting_ops = {counting_wait,

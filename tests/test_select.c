@@ -80,41 +80,13 @@
 
 /* ---- helpers ------------------------------------------------------------ */
 
-static int
-load_int(const int *p)
-{
-    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
-}
-
-static void
-store_int(int *p, int v)
-{
-    __atomic_store_n(p, v, __ATOMIC_RELEASE);
-}
-
-/* Waits up to `ns` for *flag to become nonzero; returns whether it did. */
-static bool
-wait_flag(const int *flag, int64_t ns)
-{
-    int64_t end = lfc_test_now_ns() + ns;
-    while (!load_int(flag)) {
-        if (lfc_test_now_ns() > end)
-            return false;
-        lfc_test_sleep_ns(MS / 2);
-    }
-    return true;
-}
-
 static uint64_t rng_state = 0x9e3779b97f4a7c15u;
 
+/* Reproducible across runs. */
 static uint64_t
 rng(void)
 {
-    /* xorshift64: reproducible across runs. */
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
+    return lfc_test_xorshift64(&rng_state);
 }
 
 static lfc_chan *
@@ -249,7 +221,7 @@ op_main(void *arg)
     struct op *o = arg;
     int rc;
     o->t_start = lfc_now_ns();
-    store_int(&o->started, 1);
+    lfc_test_store_int(&o->started, 1);
     switch (o->kind) {
     case OP_SEND:
         rc = lfc_send(o->ch, o->buf);
@@ -269,7 +241,7 @@ op_main(void *arg)
     }
     o->t_end = lfc_now_ns();
     o->rc = rc;
-    store_int(&o->done, 1);
+    lfc_test_store_int(&o->done, 1);
     return NULL;
 }
 
@@ -278,7 +250,7 @@ op_launch(struct op *o)
 {
     o->rc = 1000; /* not a status */
     assert_int_equal(pthread_create(&o->thread, NULL, op_main, o), 0);
-    assert_true(wait_flag(&o->started, STUCK_NS));
+    assert_true(lfc_test_wait_flag(&o->started, STUCK_NS));
 }
 
 /* Starts a select of kind k on a helper; the _until kinds get `deadline`. */
@@ -315,7 +287,7 @@ op_start_chan(struct op *o, int kind, lfc_chan *ch, void *buf, lfc_ctx *ctx)
 static bool
 op_done(const struct op *o)
 {
-    return load_int(&o->done) != 0;
+    return lfc_test_load_int(&o->done) != 0;
 }
 
 /* Closes every channel the op uses, so that a stuck op can return. */
@@ -339,9 +311,9 @@ op_rescue(struct op *o)
 static int
 op_finish(struct op *o, int64_t ns, const char *what)
 {
-    if (!wait_flag(&o->done, ns)) {
+    if (!lfc_test_wait_flag(&o->done, ns)) {
         op_rescue(o);
-        if (!wait_flag(&o->done, 2 * SEC))
+        if (!lfc_test_wait_flag(&o->done, 2 * SEC))
             fail_msg("%s: call still blocked after %lld ms and after "
                      "closing its channels (thread left behind)",
                      what, (long long)(ns / MS));
@@ -365,6 +337,63 @@ op_assert_blocked(struct op *o, const char *what)
         fail_msg("%s: returned %d (%s) but should still be blocked", what,
                  o->rc, lfc_strerror(o->rc));
     }
+}
+
+/* Starts a select of kind k that should block, lets it park and checks
+ * that it has. */
+static void
+op_start_parked(struct op *o, int k, lfc_case *c, int n)
+{
+    op_start_blocking(o, k, c, n);
+    op_assert_blocked(o, sk_names[k]);
+}
+
+static void op_finish_case(struct op *o, int want, int status, const char *fmt,
+                           ...) __attribute__((format(printf, 4, 5)));
+
+/*
+ * Joins the select op (as op_finish, within STUCK_NS) and checks that it
+ * completed case `want`, with `status`, and wrote no other case's status.
+ * fmt says what should have completed it; a failure reads "<kind> <fmt>:
+ * <what it returned>".
+ */
+static void
+op_finish_case(struct op *o, int want, int status, const char *fmt, ...)
+{
+    const char *kind = sk_names[o->kind];
+    int rc = op_finish(o, STUCK_NS, kind);
+    if (rc != want) {
+        char why[128];
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(why, sizeof(why), fmt, ap);
+        va_end(ap);
+        fail_msg("%s %s: %d (%s)", kind, why, rc, lfc_strerror(rc));
+    }
+    assert_status(o->cases[want].status, status);
+    assert_statuses_untouched_but(o->cases, o->n, want);
+}
+
+/* The other side of a blocked call, as a plain call that must succeed
+ * within STUCK_NS: a send of *v on ch, or (!send) a receive into *v. */
+static void
+partner_call(lfc_chan *ch, bool send, uint64_t *v)
+{
+    if (send)
+        assert_status(lfc_send_until(ch, v, lfc_now_ns() + STUCK_NS), LFC_OK);
+    else
+        assert_status(lfc_recv_until(ch, v, lfc_now_ns() + STUCK_NS), LFC_OK);
+}
+
+/* Nothing left behind on ch, of capacity cap: no value, and on an
+ * unbuffered channel no parked sender or receiver either. */
+static void
+assert_nothing_left(lfc_chan *ch, size_t cap)
+{
+    uint64_t x;
+    assert_status(lfc_try_recv(ch, &x), LFC_AGAIN);
+    if (cap == 0)
+        assert_status(lfc_try_send(ch, &x), LFC_AGAIN);
 }
 
 /*
@@ -500,7 +529,7 @@ test_select_einval_no_channel_blocking(void **state)
         op_start_sel(&ops[1], kinds[k], no_chan_cases, 0, LFC_FOREVER);
         op_start_sel(&ops[2], kinds[k], NULL, 0, LFC_FOREVER);
         for (int i = 0; i < 3; i++) {
-            if (!wait_flag(&ops[i].done, PROMPT_NS))
+            if (!lfc_test_wait_flag(&ops[i].done, PROMPT_NS))
                 fail_msg("%s with %s blocked (want LFC_EINVAL at once)",
                          sk_names[kinds[k]],
                          i == 0   ? "3 NULL-channel cases"
@@ -825,16 +854,9 @@ test_select_try_one_of_two_parked_partners(void **state)
             /* The other partner is still parked, its value not taken. */
             op_assert_blocked(other, "the partner that was not chosen");
             uint64_t x = 77;
-            if (recv) {
-                assert_status(
-                    lfc_recv_until(other->ch, &x, lfc_now_ns() + STUCK_NS),
-                    LFC_OK);
+            partner_call(other->ch, !recv, &x);
+            if (recv)
                 assert_true(x == (rc == 0 ? vb : va));
-            } else {
-                assert_status(
-                    lfc_send_until(other->ch, &x, lfc_now_ns() + STUCK_NS),
-                    LFC_OK);
-            }
             assert_status(op_finish(other, STUCK_NS, "other partner"), LFC_OK);
             if (!recv)
                 assert_true((rc == 0 ? rb : ra) == 77);
@@ -957,10 +979,9 @@ test_select_same_channel_blocked_takes_one(void **state)
         set_case(&c[0], ch, LFC_RECV, &out[0]);
         set_case(&c[1], ch, LFC_RECV, &out[1]);
         struct op o;
-        op_start_blocking(&o, k, c, 2);
-        op_assert_blocked(&o, sk_names[k]);
+        op_start_parked(&o, k, c, 2);
         uint64_t v = 31;
-        assert_status(lfc_send_until(ch, &v, lfc_now_ns() + STUCK_NS), LFC_OK);
+        partner_call(ch, true, &v);
         int rc = op_finish(&o, STUCK_NS, sk_names[k]);
         assert_true(rc == 0 || rc == 1);
         assert_status(c[rc].status, LFC_OK);
@@ -988,10 +1009,9 @@ test_select_same_channel_blocked_sends_one(void **state)
         set_case(&c[0], ch, LFC_SEND, &v[0]);
         set_case(&c[1], ch, LFC_SEND, &v[1]);
         struct op o;
-        op_start_blocking(&o, k, c, 2);
-        op_assert_blocked(&o, sk_names[k]);
+        op_start_parked(&o, k, c, 2);
         uint64_t x = POISON;
-        assert_status(lfc_recv_until(ch, &x, lfc_now_ns() + STUCK_NS), LFC_OK);
+        partner_call(ch, false, &x);
         int rc = op_finish(&o, STUCK_NS, sk_names[k]);
         assert_true(rc == 0 || rc == 1);
         assert_status(c[rc].status, LFC_OK);
@@ -1047,20 +1067,16 @@ test_select_send_recv_same_unbuffered_never_self_pairs(void **state)
             op_start_blocking(&o, k, c, 2);
             op_assert_blocked(&o, "select with send+recv on one channel");
             uint64_t x = 1234;
+            partner_call(ch, way == 1, &x);
+            op_finish_case(&o, way, LFC_OK,
+                           "with send+recv on one channel, partner %s",
+                           way ? "sending" : "receiving");
             if (way == 0) {
-                assert_status(lfc_recv_until(ch, &x, lfc_now_ns() + STUCK_NS),
-                              LFC_OK);
-                assert_int_equal(op_finish(&o, STUCK_NS, sk_names[k]), 0);
                 assert_true(x == 8);
                 assert_true(out == POISON);
             } else {
-                assert_status(lfc_send_until(ch, &x, lfc_now_ns() + STUCK_NS),
-                              LFC_OK);
-                assert_int_equal(op_finish(&o, STUCK_NS, sk_names[k]), 1);
                 assert_true(out == 1234);
             }
-            assert_status(c[way].status, LFC_OK);
-            assert_statuses_untouched_but(c, 2, way);
             assert_status(lfc_try_recv(ch, &x), LFC_AGAIN);
             assert_status(lfc_try_send(ch, &x), LFC_AGAIN);
         }
@@ -1305,28 +1321,17 @@ test_select_blocked_recv_wakes_on_send(void **state)
             set_case(&c[1], NULL, LFC_RECV, NULL);
             set_case(&c[2], b, LFC_RECV, &out[1]);
             struct op o;
-            op_start_blocking(&o, k, c, 3);
-            op_assert_blocked(&o, sk_names[k]);
+            op_start_parked(&o, k, c, 3);
             uint64_t v = 4242;
-            assert_status(lfc_send_until(b, &v, lfc_now_ns() + STUCK_NS),
-                          LFC_OK);
-            int rc = op_finish(&o, STUCK_NS, sk_names[k]);
-            if (rc != 2)
-                fail_msg("%s (cap %zu) woken by a send on case 2: %d (%s)",
-                         sk_names[k], cap, rc, lfc_strerror(rc));
-            assert_status(c[2].status, LFC_OK);
-            assert_statuses_untouched_but(c, 3, 2);
+            partner_call(b, true, &v);
+            op_finish_case(&o, 2, LFC_OK, "(cap %zu) woken by a send on case 2",
+                           cap);
             assert_true(out[1] == 4242);
             assert_true(out[0] == POISON);
             assert_true(o.t_end - o.t_start >= PARK_NS / 2);
             /* Nothing left behind on either channel. */
-            uint64_t x;
-            assert_status(lfc_try_recv(a, &x), LFC_AGAIN);
-            assert_status(lfc_try_recv(b, &x), LFC_AGAIN);
-            if (cap == 0) {
-                assert_status(lfc_try_send(a, &x), LFC_AGAIN);
-                assert_status(lfc_try_send(b, &x), LFC_AGAIN);
-            }
+            assert_nothing_left(a, cap);
+            assert_nothing_left(b, cap);
             lfc_chan_free(a);
             lfc_chan_free(b);
         }
@@ -1353,17 +1358,11 @@ test_select_blocked_send_wakes_on_recv(void **state)
             set_case(&c[0], a, LFC_SEND, &v[0]);
             set_case(&c[1], b, LFC_SEND, &v[1]);
             struct op o;
-            op_start_blocking(&o, k, c, 2);
-            op_assert_blocked(&o, sk_names[k]);
+            op_start_parked(&o, k, c, 2);
             uint64_t x = POISON;
-            assert_status(lfc_recv_until(b, &x, lfc_now_ns() + STUCK_NS),
-                          LFC_OK);
-            int rc = op_finish(&o, STUCK_NS, sk_names[k]);
-            if (rc != 1)
-                fail_msg("%s (cap %zu) woken by a recv on case 1: %d (%s)",
-                         sk_names[k], cap, rc, lfc_strerror(rc));
-            assert_status(c[1].status, LFC_OK);
-            assert_statuses_untouched_but(c, 2, 1);
+            partner_call(b, false, &x);
+            op_finish_case(&o, 1, LFC_OK, "(cap %zu) woken by a recv on case 1",
+                           cap);
             if (cap) {
                 /* The receive took the old value; the select's followed. */
                 assert_true(x == 2);
@@ -1403,17 +1402,11 @@ test_select_blocked_wakes_on_close(void **state)
                 set_case(&c[0], a, send ? LFC_SEND : LFC_RECV, &buf[0]);
                 set_case(&c[1], b, send ? LFC_SEND : LFC_RECV, &buf[1]);
                 struct op o;
-                op_start_blocking(&o, k, c, 2);
-                op_assert_blocked(&o, sk_names[k]);
+                op_start_parked(&o, k, c, 2);
                 assert_status(lfc_close(a), LFC_OK);
-                int rc = op_finish(&o, STUCK_NS, sk_names[k]);
-                if (rc != 0)
-                    fail_msg("%s (cap %zu, %s cases) woken by close of "
-                             "case 0: %d (%s)",
-                             sk_names[k], cap, send ? "send" : "recv", rc,
-                             lfc_strerror(rc));
-                assert_status(c[0].status, LFC_CLOSED);
-                assert_statuses_untouched_but(c, 2, 0);
+                op_finish_case(&o, 0, LFC_CLOSED,
+                               "(cap %zu, %s cases) woken by close of case 0",
+                               cap, send ? "send" : "recv");
                 uint64_t x = POISON;
                 if (send) {
                     /* Nothing enqueued: only the prefilled value. */
@@ -1560,7 +1553,7 @@ pair_fail(struct pair_run *pr, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(pr->why, sizeof(pr->why), fmt, ap);
     va_end(ap);
-    store_int(&pr->failed, 1);
+    lfc_test_store_int(&pr->failed, 1);
 }
 
 /* Runs a and b (each given arg) to the end, or rescues and fails. */
@@ -1573,9 +1566,10 @@ pair_join(struct pair_run *pr, void *(*a)(void *), void *(*b)(void *),
     lfc_test_barrier_init(&pr->start, 2);
     assert_int_equal(pthread_create(&ta, NULL, a, arg), 0);
     assert_int_equal(pthread_create(&tb, NULL, b, arg), 0);
-    while (load_int(&pr->finished) < 2 && load_int(&pr->failed) == 0)
+    while (lfc_test_load_int(&pr->finished) < 2 &&
+           lfc_test_load_int(&pr->failed) == 0)
         lfc_test_sleep_ns(MS);
-    bool failed = load_int(&pr->failed) != 0;
+    bool failed = lfc_test_load_int(&pr->failed) != 0;
     if (failed) {
         for (int i = 0; i < 3; i++)
             if (pr->chans[i] != NULL)
@@ -1585,7 +1579,7 @@ pair_join(struct pair_run *pr, void *(*a)(void *), void *(*b)(void *),
     pthread_join(tb, NULL);
     lfc_test_barrier_destroy(&pr->start);
     if (failed) {
-        while (load_int(&pr->failed) != 1) {
+        while (lfc_test_load_int(&pr->failed) != 1) {
         }
         fail_msg("%s: %s", what, pr->why);
     }
@@ -1907,9 +1901,8 @@ test_select_unbuffered_try_calls_meet_blocked_select(void **state)
                      sk_names[k], sel_recv ? "lfc_try_send" : "lfc_try_recv",
                      rc, lfc_strerror(rc));
         }
-        assert_int_equal(op_finish(&o, STUCK_NS, sk_names[k]), at);
-        assert_status(c[at].status, LFC_OK);
-        assert_statuses_untouched_but(c, 2, at);
+        op_finish_case(&o, at, LFC_OK, "met by %s on case %d",
+                       sel_recv ? "lfc_try_send" : "lfc_try_recv", at);
         if (sel_recv)
             assert_true(out == 900 + (uint64_t)round);
         else
@@ -2002,24 +1995,12 @@ test_select_races_close(void **state)
         lfc_test_sleep_ns(pause);
         uint64_t v = 10000 + (uint64_t)r;
         if (send_first)
-            assert_status(
-                lfc_send_until(ch[target], &v, lfc_now_ns() + STUCK_NS),
-                LFC_OK);
+            partner_call(ch[target], true, &v);
         assert_status(lfc_close(ch[target]), LFC_OK);
-        int rc = op_finish(&o, STUCK_NS, sk_names[k]);
-        if (rc != target)
-            fail_msg("round %ld (%s): closed case %d%s, select returned %d "
-                     "(%s)",
-                     r, sk_names[k], target, send_first ? " after a send" : "",
-                     rc, lfc_strerror(rc));
-        assert_statuses_untouched_but(c, 3, target);
-        if (send_first) {
-            assert_status(c[target].status, LFC_OK);
-            assert_true(out[target] == v);
-        } else {
-            assert_status(c[target].status, LFC_CLOSED);
-            assert_true(out[target] == POISON);
-        }
+        op_finish_case(&o, target, send_first ? LFC_OK : LFC_CLOSED,
+                       "round %ld: closed case %d%s", r, target,
+                       send_first ? " after a send" : "");
+        assert_true(out[target] == (send_first ? v : POISON));
         for (int i = 0; i < 3; i++)
             lfc_chan_free(ch[i]);
         bump();
@@ -2051,13 +2032,8 @@ test_select_send_races_close(void **state)
         int target = (int)(rng() % 2);
         lfc_test_sleep_ns((int64_t)(rng() % 300) * US);
         assert_status(lfc_close(ch[target]), LFC_OK);
-        int rc = op_finish(&o, STUCK_NS, sk_names[k]);
-        if (rc != target)
-            fail_msg("round %ld (%s): closed send case %d, select returned "
-                     "%d (%s)",
-                     r, sk_names[k], target, rc, lfc_strerror(rc));
-        assert_status(c[target].status, LFC_CLOSED);
-        assert_statuses_untouched_but(c, 2, target);
+        op_finish_case(&o, target, LFC_CLOSED, "round %ld: closed send case %d",
+                       r, target);
         uint64_t x;
         assert_int_equal(lfc_chan_len(ch[1]), 1);
         assert_true(take(ch[1]) == 1);
@@ -2347,12 +2323,7 @@ test_select_ctx_calls_succeed_when_ready(void **state)
                           dir ? (void *)&out : (void *)&v, ctxs[i]);
             op_assert_blocked(&o, dir ? "lfc_recv_ctx" : "lfc_send_ctx");
             uint64_t x = dir ? 90 : POISON;
-            if (dir)
-                assert_status(lfc_send_until(unb, &x, lfc_now_ns() + STUCK_NS),
-                              LFC_OK);
-            else
-                assert_status(lfc_recv_until(unb, &x, lfc_now_ns() + STUCK_NS),
-                              LFC_OK);
+            partner_call(unb, dir, &x);
             assert_status(op_finish(&o, STUCK_NS, "ctx call"), LFC_OK);
             if (dir)
                 assert_true(out == 90);
@@ -2440,12 +2411,7 @@ test_select_ctx_already_cancelled_wins_over_ready(void **state)
         assert_false(op_done(&p));
         /* Release the partner with a plain call. */
         uint64_t x = 43;
-        if (dir)
-            assert_status(lfc_send_until(unb, &x, lfc_now_ns() + STUCK_NS),
-                          LFC_OK);
-        else
-            assert_status(lfc_recv_until(unb, &x, lfc_now_ns() + STUCK_NS),
-                          LFC_OK);
+        partner_call(unb, dir, &x);
         assert_status(op_finish(&p, STUCK_NS, "parked partner"), LFC_OK);
         assert_true(dir ? pv == 43 : x == 41);
     }
@@ -2508,7 +2474,6 @@ test_select_ctx_cancel_while_blocked(void **state)
                              recv ? "lfc_recv_ctx" : "lfc_send_ctx", cap,
                              via_parent ? " via its parent" : "", rc,
                              lfc_strerror(rc));
-                uint64_t x = POISON;
                 if (recv) {
                     assert_true(out == POISON);
                 } else if (cap) {
@@ -2516,9 +2481,7 @@ test_select_ctx_cancel_while_blocked(void **state)
                     assert_true(take(ch) == 1);
                 }
                 /* Nothing sent, no offer or receiver left behind. */
-                assert_status(lfc_try_recv(ch, &x), LFC_AGAIN);
-                if (cap == 0)
-                    assert_status(lfc_try_send(ch, &x), LFC_AGAIN);
+                assert_nothing_left(ch, cap);
                 lfc_chan_free(ch);
                 lfc_ctx_free(ctx);
                 lfc_ctx_free(parent);
@@ -2556,12 +2519,9 @@ test_select_ctx_deadline_timedout_not_early(void **state)
                          (long long)(dl - now));
             assert_true(now - dl < PROMPT_NS);
             assert_true(out == POISON);
-            uint64_t x;
             if (!recv && cap)
                 assert_true(take(ch) == 1);
-            assert_status(lfc_try_recv(ch, &x), LFC_AGAIN);
-            if (cap == 0)
-                assert_status(lfc_try_send(ch, &x), LFC_AGAIN);
+            assert_nothing_left(ch, cap);
             lfc_chan_free(ch);
             lfc_ctx_free(ctx);
         }
@@ -2660,13 +2620,9 @@ test_select_ctx_done_case_wakes_select(void **state)
         set_case(&c[1], outc, LFC_SEND, &res);
         set_case(&c[2], lfc_ctx_done(ctx), LFC_RECV, NULL);
         struct op o;
-        op_start_blocking(&o, k, c, 3);
-        op_assert_blocked(&o, sk_names[k]);
+        op_start_parked(&o, k, c, 3);
         assert_status(lfc_ctx_cancel(ctx), LFC_OK);
-        int rc = op_finish(&o, STUCK_NS, sk_names[k]);
-        assert_int_equal(rc, 2);
-        assert_status(c[2].status, LFC_CLOSED);
-        assert_statuses_untouched_but(c, 3, 2);
+        op_finish_case(&o, 2, LFC_CLOSED, "woken by cancelling its ctx");
         assert_true(job == POISON);
         uint64_t x;
         assert_status(lfc_try_recv(outc, &x), LFC_AGAIN);
@@ -2687,25 +2643,16 @@ struct cpu_sel {
     int done;       /* atomic */
 };
 
-static int64_t
-thread_cpu_ns(void)
-{
-    struct timespec ts;
-    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
-        return -1;
-    return (int64_t)ts.tv_sec * SEC + ts.tv_nsec;
-}
-
 static void *
 cpu_sel_main(void *arg)
 {
     struct cpu_sel *s = arg;
-    int64_t before = thread_cpu_ns();
-    store_int(&s->started, 1);
+    int64_t before = lfc_test_thread_cpu_ns();
+    lfc_test_store_int(&s->started, 1);
     s->rc = lfc_select(s->c, 4);
-    int64_t after = thread_cpu_ns();
+    int64_t after = lfc_test_thread_cpu_ns();
     s->cpu_ns = (before < 0 || after < 0) ? -1 : after - before;
-    store_int(&s->done, 1);
+    lfc_test_store_int(&s->done, 1);
     return NULL;
 }
 
@@ -2726,12 +2673,12 @@ test_select_blocked_parks_no_cpu(void **state)
     s.rc = 1000;
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, cpu_sel_main, &s), 0);
-    assert_true(wait_flag(&s.started, STUCK_NS));
+    assert_true(lfc_test_wait_flag(&s.started, STUCK_NS));
     lfc_test_sleep_ns(SEC);
-    assert_int_equal(load_int(&s.done), 0);
+    assert_int_equal(lfc_test_load_int(&s.done), 0);
     uint64_t v = 0x1234;
-    assert_status(lfc_send_until(ch[3], &v, lfc_now_ns() + STUCK_NS), LFC_OK);
-    assert_true(wait_flag(&s.done, STUCK_NS));
+    partner_call(ch[3], true, &v);
+    assert_true(lfc_test_wait_flag(&s.done, STUCK_NS));
     pthread_join(t, NULL);
     assert_int_equal(s.rc, 3);
     assert_true(s.out[3] == 0x1234);
@@ -2764,18 +2711,13 @@ test_select_many_cases_blocking(void **state)
         int k = rot_kinds[t];
         reset_status(c, N);
         struct op o;
-        op_start_blocking(&o, k, c, N);
-        op_assert_blocked(&o, sk_names[k]);
+        op_start_parked(&o, k, c, N);
         uint64_t v = 1000 + (uint64_t)targets[t];
-        assert_status(
-            lfc_send_until(ch[targets[t]], &v, lfc_now_ns() + STUCK_NS),
-            LFC_OK);
-        int rc = op_finish(&o, STUCK_NS, sk_names[k]);
-        assert_int_equal(rc, targets[t]);
-        assert_status(c[rc].status, LFC_OK);
-        assert_statuses_untouched_but(c, N, rc);
-        assert_true(out[rc] == v);
-        out[rc] = POISON;
+        partner_call(ch[targets[t]], true, &v);
+        op_finish_case(&o, targets[t], LFC_OK, "woken by a send on case %d",
+                       targets[t]);
+        assert_true(out[targets[t]] == v);
+        out[targets[t]] = POISON;
         /* No registration left behind on any of the 100. */
         for (int i = 0; i < N; i++) {
             uint64_t x;

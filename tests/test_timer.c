@@ -97,14 +97,11 @@ recv_due(lfc_chan *ch, int64_t due)
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15u;
 
+/* Reproducible across runs. */
 static uint64_t
 rng(void)
 {
-    /* xorshift64: reproducible across runs. */
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
+    return lfc_test_xorshift64(&rng_state);
 }
 
 /* ---- lfc_after ---------------------------------------------------------- */

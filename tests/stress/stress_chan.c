@@ -42,7 +42,8 @@
  * Worker threads never call cmocka's assert macros (cmocka is not thread
  * safe and longjmps in the calling thread). They record failures with
  * stress_fail(), which prints the first few at once, so that even a run the
- * watchdog aborts shows them; the main thread asserts after joining.
+ * watchdog aborts shows them; the main thread asserts after joining. That
+ * and the message tracker are tests/support/lfc_stress_support.h.
  *
  * Scenarios adapted from crossbeam-channel's tests/array.rs (mpmc,
  * stress_iter, stress_timeout_two_threads) and Go's runtime/chan_test.go
@@ -65,284 +66,18 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#define LFC_STRESS_NAME "stress_chan"
+#include "lfc_stress_support.h"
 #include "lfchan.h"
-#include "lfc_test_support.h"
-
-/* ------------------------------------------------------------------------ */
-/* Failure recording (thread safe).                                         */
-
-#define FAIL_PRINT_MAX 10
-
-static pthread_mutex_t fail_mu = PTHREAD_MUTEX_INITIALIZER;
-static unsigned long fail_count; /* guarded by fail_mu */
-static char fail_first[512];     /* guarded by fail_mu */
-
-static void stress_fail(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
-
-static void
-stress_fail(const char *fmt, ...)
-{
-    char buf[sizeof(fail_first)];
-    va_list ap;
-    unsigned long n;
-
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    pthread_mutex_lock(&fail_mu);
-    n = fail_count++;
-    if (n == 0)
-        memcpy(fail_first, buf, sizeof(buf));
-    pthread_mutex_unlock(&fail_mu);
-    if (n < FAIL_PRINT_MAX) {
-        fprintf(stderr, "stress_chan: FAIL: %s\n", buf);
-        fflush(stderr);
-    }
-}
-
-static void
-failures_reset(void)
-{
-    pthread_mutex_lock(&fail_mu);
-    fail_count = 0;
-    fail_first[0] = '\0';
-    pthread_mutex_unlock(&fail_mu);
-}
-
-/* Main thread only, after every worker has been joined. */
-static void
-assert_no_failures(void)
-{
-    unsigned long n;
-    char first[sizeof(fail_first)];
-
-    pthread_mutex_lock(&fail_mu);
-    n = fail_count;
-    memcpy(first, fail_first, sizeof(first));
-    pthread_mutex_unlock(&fail_mu);
-    if (n != 0)
-        fail_msg("%lu failure(s); first: %s", n, first);
-}
-
-static unsigned long
-failures_so_far(void)
-{
-    unsigned long n;
-
-    pthread_mutex_lock(&fail_mu);
-    n = fail_count;
-    pthread_mutex_unlock(&fail_mu);
-    return n;
-}
-
-/* A check inside a worker thread: records, never longjmps. */
-#define WCHECK(cond, ...)                                                      \
-    do {                                                                       \
-        if (!(cond))                                                           \
-            stress_fail(__VA_ARGS__);                                          \
-    } while (0)
 
 /* ------------------------------------------------------------------------ */
 /* Small helpers.                                                           */
-
-static uint64_t
-rng_next(uint64_t *s)
-{
-    /* xorshift64*: plenty for picking delays and operations. */
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
-static uint64_t
-rng_seed(uint64_t salt)
-{
-    uint64_t s = (uint64_t)lfc_test_now_ns() ^ (salt * 0x9E3779B97F4A7C15ULL);
-    return s ? s : 1;
-}
 
 /* A uniform-enough value in [0, n]. */
 static uint64_t
 rng_upto(uint64_t *s, uint64_t n)
 {
     return rng_next(s) % (n + 1);
-}
-
-/* Busy-waits about ns nanoseconds without entering the kernel. */
-static void
-spin_ns(int64_t ns)
-{
-    int64_t end = lfc_test_now_ns() + ns;
-    while (lfc_test_now_ns() < end) {
-    }
-}
-
-static double
-secs_since(int64_t t0)
-{
-    return (double)(lfc_test_now_ns() - t0) / 1e9;
-}
-
-static void
-xpthread_create(pthread_t *t, void *(*fn)(void *), void *arg)
-{
-    int rc = pthread_create(t, NULL, fn, arg);
-    if (rc != 0) {
-        fprintf(stderr, "stress_chan: pthread_create: %s\n", strerror(rc));
-        abort();
-    }
-}
-
-static void
-xpthread_join(pthread_t t)
-{
-    int rc = pthread_join(t, NULL);
-    if (rc != 0) {
-        fprintf(stderr, "stress_chan: pthread_join: %s\n", strerror(rc));
-        abort();
-    }
-}
-
-/* ------------------------------------------------------------------------ */
-/* Messages and the exactly-once / per-producer-order tracker.              */
-
-/*
- * The message of the issue: 16 bytes. `pad` carries a check value derived
- * from (producer, seq), so a torn or stale copy of the payload is caught
- * as well as a lost or duplicated one.
- */
-struct msg {
-    uint32_t producer;
-    uint32_t pad;
-    uint64_t seq;
-};
-
-_Static_assert(sizeof(struct msg) == 16, "messages are 16 bytes");
-
-static uint32_t
-msg_check(uint32_t producer, uint64_t seq)
-{
-    uint64_t h = (seq + 1) * 0x9E3779B97F4A7C15ULL ^
-                 ((uint64_t)producer + 1) * 0xC2B2AE3D27D4EB4FULL;
-    return (uint32_t)(h ^ (h >> 32));
-}
-
-static struct msg
-msg_make(uint32_t producer, uint64_t seq)
-{
-    struct msg m = {producer, msg_check(producer, seq), seq};
-    return m;
-}
-
-#define SEQ_NONE UINT64_MAX
-
-/*
- * seen[p * per_prod + seq] counts receptions of message (p, seq). Consumers
- * bump it with an atomic RMW, so concurrent consumers are TSan-clean and a
- * second reception is reported by the thread that makes it.
- */
-struct tracker {
-    unsigned nprod;
-    uint64_t per_prod;
-    uint8_t *seen;
-};
-
-static void
-tracker_init(struct tracker *t, unsigned nprod, uint64_t per_prod)
-{
-    t->nprod = nprod;
-    t->per_prod = per_prod;
-    t->seen = calloc((size_t)nprod * per_prod, 1);
-    if (t->seen == NULL)
-        abort();
-}
-
-static void
-tracker_free(struct tracker *t)
-{
-    free(t->seen);
-    t->seen = NULL;
-}
-
-/* last[]: this consumer's last seq per producer (SEQ_NONE before any). */
-static uint64_t *
-last_new(unsigned nprod)
-{
-    uint64_t *last = malloc(nprod * sizeof(*last));
-    if (last == NULL)
-        abort();
-    for (unsigned i = 0; i < nprod; i++)
-        last[i] = SEQ_NONE;
-    return last;
-}
-
-/*
- * Records one received message; returns false if it was malformed (then
- * only the failure is recorded). Callers keep receiving either way, so a
- * bad message fails the test instead of stranding the other threads.
- */
-static bool
-tracker_note(struct tracker *t, uint64_t *last, const struct msg *m,
-             const char *who, unsigned id)
-{
-    uint8_t old;
-
-    if (m->producer >= t->nprod || m->seq >= t->per_prod) {
-        stress_fail("%s %u: received impossible message producer=%" PRIu32
-                    " seq=%" PRIu64,
-                    who, id, m->producer, m->seq);
-        return false;
-    }
-    if (m->pad != msg_check(m->producer, m->seq))
-        stress_fail("%s %u: torn payload producer=%" PRIu32 " seq=%" PRIu64
-                    " check=%#" PRIx32 " want %#" PRIx32,
-                    who, id, m->producer, m->seq, m->pad,
-                    msg_check(m->producer, m->seq));
-    if (last[m->producer] != SEQ_NONE && m->seq <= last[m->producer])
-        stress_fail("%s %u: producer %" PRIu32 " order broken: seq %" PRIu64
-                    " after %" PRIu64,
-                    who, id, m->producer, m->seq, last[m->producer]);
-    last[m->producer] = m->seq;
-    old =
-        __atomic_fetch_add(&t->seen[(size_t)m->producer * t->per_prod + m->seq],
-                           1, __ATOMIC_RELAXED);
-    if (old != 0)
-        stress_fail("%s %u: duplicate producer=%" PRIu32 " seq=%" PRIu64
-                    " (received %u times before)",
-                    who, id, m->producer, m->seq, (unsigned)old);
-    return true;
-}
-
-/*
- * After every worker is joined: message (p, seq) must have been received
- * exactly once for seq < sent[p], and never for seq >= sent[p].
- * Returns the number of messages received.
- */
-static uint64_t
-tracker_verify(const struct tracker *t, const uint64_t *sent, const char *what)
-{
-    uint64_t got = 0;
-    unsigned long bad = 0;
-
-    for (unsigned p = 0; p < t->nprod; p++) {
-        for (uint64_t s = 0; s < t->per_prod; s++) {
-            unsigned c = t->seen[(size_t)p * t->per_prod + s];
-            unsigned want = s < sent[p] ? 1 : 0;
-            got += c;
-            if (c != want && bad++ < FAIL_PRINT_MAX)
-                stress_fail("%s: producer %u seq %" PRIu64
-                            " received %u times, want %u",
-                            what, p, s, c, want);
-        }
-    }
-    if (bad > FAIL_PRINT_MAX)
-        stress_fail("%s: %lu messages received the wrong number of times", what,
-                    bad);
-    return got;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -385,33 +120,6 @@ struct mpmc_worker {
     uint64_t sent; /* producers: messages whose send returned LFC_OK */
 };
 
-/* A timed-out call must not return before its deadline. */
-static void
-check_timeout_not_early(int64_t deadline, const char *what, unsigned id)
-{
-    int64_t now = lfc_now_ns();
-    WCHECK(now >= deadline,
-           "%s %u: LFC_TIMEDOUT %" PRId64 " ns before its deadline", what, id,
-           deadline - now);
-}
-
-/*
- * A deadline for the mixed-API run: a quarter of them "now" (already past
- * by the time the call looks: it succeeds only if it can complete at once,
- * which on an unbuffered channel means retracting an offer nobody took),
- * the rest 0 to MIXED_DEADLINE_NS ahead.
- */
-static int64_t
-mixed_deadline(uint64_t *rng)
-{
-    uint64_t r = rng_next(rng);
-    int64_t now = lfc_now_ns();
-
-    if ((r & 3) == 0)
-        return now;
-    return now + (int64_t)((r >> 2) % (MIXED_DEADLINE_NS + 1));
-}
-
 /* Sends m once, by the op's API; retries on LFC_AGAIN / LFC_TIMEDOUT. */
 static int
 mixed_send(struct mpmc_run *run, unsigned id, int op, const struct msg *m,
@@ -428,7 +136,7 @@ mixed_send(struct mpmc_run *run, unsigned id, int op, const struct msg *m,
         return rc;
     case OP_UNTIL:
         for (;;) {
-            int64_t dl = mixed_deadline(rng);
+            int64_t dl = short_deadline(rng, MIXED_DEADLINE_NS);
             rc = lfc_send_until(run->ch, m, dl);
             if (rc != LFC_TIMEDOUT)
                 return rc;
@@ -470,7 +178,7 @@ mpmc_consumer(void *arg)
 {
     struct mpmc_worker *w = arg;
     struct mpmc_run *run = w->run;
-    uint64_t *last = last_new(run->np);
+    uint64_t *last = last_new(1, run->np);
     uint64_t rng = rng_seed(1000 + w->id);
     unsigned long attempt = w->id;
     struct msg m;
@@ -502,7 +210,7 @@ mpmc_consumer(void *arg)
             }
             break;
         case OP_UNTIL:
-            dl = mixed_deadline(&rng);
+            dl = short_deadline(&rng, MIXED_DEADLINE_NS);
             rc = lfc_recv_until(run->ch, &m, dl);
             break;
         default:
@@ -510,7 +218,7 @@ mpmc_consumer(void *arg)
             break;
         }
         if (rc == LFC_OK) {
-            tracker_note(&run->tr, last, &m, "consumer", w->id);
+            tracker_note(&run->tr, last, 0, &m, "consumer", w->id);
             __atomic_fetch_add(&run->recv_ok[op], 1, __ATOMIC_RELAXED);
             lfc_progress_bump(&run->progress);
         } else if (rc == LFC_CLOSED) {
@@ -789,7 +497,7 @@ cr_recv_main(void *arg)
     }
     lfc_test_barrier_wait(&r->start);
     while ((rc = lfc_recv(r->ch, &m)) == LFC_OK) {
-        if (tracker_note(&r->tr, last, &m, "close race: receiver", c->id) &&
+        if (tracker_note(&r->tr, last, 0, &m, "close race: receiver", c->id) &&
             m.seq + 1 > c->max_seq[m.producer])
             c->max_seq[m.producer] = m.seq + 1;
         lfc_progress_bump(r->progress);
@@ -1215,7 +923,7 @@ tr_consumer(void *arg)
 {
     struct tr_worker *w = arg;
     struct tr_run *run = w->run;
-    uint64_t *last = last_new(TR_PRODUCERS);
+    uint64_t *last = last_new(1, TR_PRODUCERS);
     uint64_t rng = rng_seed(400 + w->id);
     struct msg m;
     int rc;
@@ -1231,7 +939,7 @@ tr_consumer(void *arg)
             rc = lfc_recv_until(run->ch, &m, dl);
         }
         if (rc == LFC_OK) {
-            tracker_note(&run->tr, last, &m, "consumer", w->id);
+            tracker_note(&run->tr, last, 0, &m, "consumer", w->id);
             lfc_progress_bump(&run->progress);
             if (run->timed_send)
                 tr_pause(&rng);
@@ -1820,21 +1528,11 @@ main(void)
     };
     /* clang-format on */
 
-    /* LFC_TEST_FILTER / LFC_TEST_SKIP=pattern (cmocka's * and ?) pick a
-     * subset of the tests to run or to leave out. */
-    if (getenv("LFC_TEST_FILTER") != NULL)
-        cmocka_set_test_filter(getenv("LFC_TEST_FILTER"));
-    if (getenv("LFC_TEST_SKIP") != NULL)
-        cmocka_set_skip_filter(getenv("LFC_TEST_SKIP"));
     /*
-     * 600 s covers the default scale with room to spare (22 to 55 s on
-     * the 2-vCPU VM). Sizes grow with LFC_TEST_SCALE, so a soak run
-     * (scale 10: about ten times as long) gets a proportional limit; the
-     * watchdogs still catch any stall within 20 to 30 s.
+     * LFC_TEST_FILTER / LFC_TEST_SKIP pick the tests. 600 s covers the
+     * default scale with room to spare (22 to 55 s on the 2-vCPU VM); a
+     * soak run (scale 10: about ten times as long) gets ten times that.
      */
-    {
-        double scale = lfc_test_scale();
-        lfc_test_alarm(scale > 1 ? (unsigned)(600 * scale) : 600);
-    }
+    stress_main_init(600);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -57,7 +57,8 @@
  *
  * Worker threads never call cmocka's assert macros; they record failures
  * with stress_fail() (printing the first few at once), and the main thread
- * asserts after joining.
+ * asserts after joining. That, the messages and their exactly-once tracker
+ * are shared with stress_chan.c (tests/support/lfc_stress_support.h).
  *
  * Scenarios adapted from Go's runtime/chan_test.go (TestSelectStress,
  * TestSelectFairness's many-producer form, TestNonblockSelectRace) and
@@ -78,124 +79,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <errno.h>
-#include <linux/futex.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
-
 #include <setjmp.h>
 #include <cmocka.h>
 
+#define LFC_STRESS_NAME "stress_select"
 #include "lfc_park.h"
+#include "lfc_stress_support.h"
+#include "lfc_test_futex.h"
 #include "lfchan.h"
-#include "lfc_test_support.h"
-
-/* ------------------------------------------------------------------------ */
-/* Failure recording (thread safe).                                         */
-
-#define FAIL_PRINT_MAX 10
-
-static pthread_mutex_t fail_mu = PTHREAD_MUTEX_INITIALIZER;
-static unsigned long fail_count; /* guarded by fail_mu */
-static char fail_first[512];     /* guarded by fail_mu */
-
-static void stress_fail(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
-
-static void
-stress_fail(const char *fmt, ...)
-{
-    char buf[sizeof(fail_first)];
-    va_list ap;
-    unsigned long n;
-
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    pthread_mutex_lock(&fail_mu);
-    n = fail_count++;
-    if (n == 0)
-        memcpy(fail_first, buf, sizeof(buf));
-    pthread_mutex_unlock(&fail_mu);
-    if (n < FAIL_PRINT_MAX) {
-        fprintf(stderr, "stress_select: FAIL: %s\n", buf);
-        fflush(stderr);
-    }
-}
-
-static void
-failures_reset(void)
-{
-    pthread_mutex_lock(&fail_mu);
-    fail_count = 0;
-    fail_first[0] = '\0';
-    pthread_mutex_unlock(&fail_mu);
-}
-
-static unsigned long
-failures_so_far(void)
-{
-    unsigned long n;
-
-    pthread_mutex_lock(&fail_mu);
-    n = fail_count;
-    pthread_mutex_unlock(&fail_mu);
-    return n;
-}
-
-/* Main thread only, after every worker has been joined. */
-static void
-assert_no_failures(void)
-{
-    unsigned long n;
-    char first[sizeof(fail_first)];
-
-    pthread_mutex_lock(&fail_mu);
-    n = fail_count;
-    memcpy(first, fail_first, sizeof(first));
-    pthread_mutex_unlock(&fail_mu);
-    if (n != 0)
-        fail_msg("%lu failure(s); first: %s", n, first);
-}
-
-/* A check inside a worker thread: records, never longjmps. */
-#define WCHECK(cond, ...)                                                      \
-    do {                                                                       \
-        if (!(cond))                                                           \
-            stress_fail(__VA_ARGS__);                                          \
-    } while (0)
 
 /* ------------------------------------------------------------------------ */
 /* Small helpers.                                                           */
-
-static uint64_t
-rng_next(uint64_t *s)
-{
-    /* xorshift64*: plenty for picking delays and operations. */
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
-static uint64_t
-rng_seed(uint64_t salt)
-{
-    uint64_t s = (uint64_t)lfc_test_now_ns() ^ (salt * 0x9E3779B97F4A7C15ULL);
-    return s ? s : 1;
-}
-
-/* Busy-waits about ns nanoseconds without entering the kernel. */
-static void
-spin_ns(int64_t ns)
-{
-    int64_t end = lfc_test_now_ns() + ns;
-    while (lfc_test_now_ns() < end) {
-    }
-}
 
 /* A pause of 0 to max_ns: mostly none, sometimes a spin, rarely a sleep. */
 static void
@@ -218,32 +112,6 @@ random_pause(uint64_t *rng, int64_t max_ns)
     }
 }
 
-static double
-secs_since(int64_t t0)
-{
-    return (double)(lfc_test_now_ns() - t0) / 1e9;
-}
-
-static void
-xpthread_create(pthread_t *t, void *(*fn)(void *), void *arg)
-{
-    int rc = pthread_create(t, NULL, fn, arg);
-    if (rc != 0) {
-        fprintf(stderr, "stress_select: pthread_create: %s\n", strerror(rc));
-        abort();
-    }
-}
-
-static void
-xpthread_join(pthread_t t)
-{
-    int rc = pthread_join(t, NULL);
-    if (rc != 0) {
-        fprintf(stderr, "stress_select: pthread_join: %s\n", strerror(rc));
-        abort();
-    }
-}
-
 static void
 set_case(lfc_case *c, lfc_chan *ch, int dir, void *buf)
 {
@@ -253,157 +121,20 @@ set_case(lfc_case *c, lfc_chan *ch, int dir, void *buf)
     c->status = 0;
 }
 
-/* A timed-out call must not return before its deadline. */
+/* Send cases on ch[0..n-1], every one sending *m. */
 static void
-check_timeout_not_early(int64_t deadline, const char *what, unsigned id)
+set_send_cases(lfc_case *c, lfc_chan *const *ch, int n, struct msg *m)
 {
-    int64_t now = lfc_now_ns();
-    WCHECK(now >= deadline,
-           "%s %u: LFC_TIMEDOUT %" PRId64 " ns before its deadline", what, id,
-           deadline - now);
+    for (int i = 0; i < n; i++)
+        set_case(&c[i], ch[i], LFC_SEND, m);
 }
 
-/* A deadline 0 to max_ns ahead; a quarter of them already past. */
-static int64_t
-short_deadline(uint64_t *rng, int64_t max_ns)
-{
-    uint64_t r = rng_next(rng);
-    int64_t now = lfc_now_ns();
-
-    if ((r & 3) == 0)
-        return now;
-    return now + (int64_t)((r >> 2) % (uint64_t)(max_ns + 1));
-}
-
-/* ------------------------------------------------------------------------ */
-/* Messages and the exactly-once / per-producer-order tracker.              */
-
-/*
- * 16 bytes; `pad` carries a check value derived from (producer, seq), so a
- * torn or stale copy is caught as well as a lost or duplicated one.
- */
-struct msg {
-    uint32_t producer;
-    uint32_t pad;
-    uint64_t seq;
-};
-
-_Static_assert(sizeof(struct msg) == 16, "messages are 16 bytes");
-
-static uint32_t
-msg_check(uint32_t producer, uint64_t seq)
-{
-    uint64_t h = (seq + 1) * 0x9E3779B97F4A7C15ULL ^
-                 ((uint64_t)producer + 1) * 0xC2B2AE3D27D4EB4FULL;
-    return (uint32_t)(h ^ (h >> 32));
-}
-
-static struct msg
-msg_make(uint32_t producer, uint64_t seq)
-{
-    struct msg m = {producer, msg_check(producer, seq), seq};
-    return m;
-}
-
-#define SEQ_NONE UINT64_MAX
-
-/* seen[p * per_prod + seq] counts receptions of (p, seq): atomic RMWs, so
- * a second reception is reported by the thread that makes it. */
-struct tracker {
-    unsigned nprod;
-    uint64_t per_prod;
-    uint8_t *seen;
-};
-
+/* Receive cases on ch[0..n-1], case i receiving into out[i]. */
 static void
-tracker_init(struct tracker *t, unsigned nprod, uint64_t per_prod)
+set_recv_cases(lfc_case *c, lfc_chan *const *ch, int n, struct msg *out)
 {
-    t->nprod = nprod;
-    t->per_prod = per_prod;
-    t->seen = calloc((size_t)nprod * per_prod, 1);
-    if (t->seen == NULL)
-        abort();
-}
-
-static void
-tracker_free(struct tracker *t)
-{
-    free(t->seen);
-    t->seen = NULL;
-}
-
-/* A consumer's order table: last[ch * nprod + p], SEQ_NONE before any. */
-static uint64_t *
-last_new(unsigned nch, unsigned nprod)
-{
-    uint64_t *last = malloc((size_t)nch * nprod * sizeof(*last));
-    if (last == NULL)
-        abort();
-    for (unsigned i = 0; i < nch * nprod; i++)
-        last[i] = SEQ_NONE;
-    return last;
-}
-
-/*
- * Records one message received on channel `chi` (order is checked per
- * channel; pass 0 when a producer uses one channel only).
- */
-static void
-tracker_note(struct tracker *t, uint64_t *last, unsigned chi,
-             const struct msg *m, const char *who, unsigned id)
-{
-    uint8_t old;
-    uint64_t *l;
-
-    if (m->producer >= t->nprod || m->seq >= t->per_prod) {
-        stress_fail("%s %u: received impossible message producer=%" PRIu32
-                    " seq=%" PRIu64,
-                    who, id, m->producer, m->seq);
-        return;
-    }
-    if (m->pad != msg_check(m->producer, m->seq))
-        stress_fail("%s %u: torn payload producer=%" PRIu32 " seq=%" PRIu64,
-                    who, id, m->producer, m->seq);
-    l = &last[chi * t->nprod + m->producer];
-    if (*l != SEQ_NONE && m->seq <= *l)
-        stress_fail("%s %u: producer %" PRIu32 " order broken on channel %u: "
-                    "seq %" PRIu64 " after %" PRIu64,
-                    who, id, m->producer, chi, m->seq, *l);
-    *l = m->seq;
-    old =
-        __atomic_fetch_add(&t->seen[(size_t)m->producer * t->per_prod + m->seq],
-                           1, __ATOMIC_RELAXED);
-    if (old != 0)
-        stress_fail("%s %u: duplicate producer=%" PRIu32 " seq=%" PRIu64
-                    " (received %u times before)",
-                    who, id, m->producer, m->seq, (unsigned)old);
-}
-
-/*
- * After every worker is joined: (p, seq) received exactly once for
- * seq < sent[p], never for seq >= sent[p]. Returns the number received.
- */
-static uint64_t
-tracker_verify(const struct tracker *t, const uint64_t *sent, const char *what)
-{
-    uint64_t got = 0;
-    unsigned long bad = 0;
-
-    for (unsigned p = 0; p < t->nprod; p++) {
-        for (uint64_t s = 0; s < t->per_prod; s++) {
-            unsigned c = t->seen[(size_t)p * t->per_prod + s];
-            unsigned want = s < sent[p] ? 1 : 0;
-            got += c;
-            if (c != want && bad++ < FAIL_PRINT_MAX)
-                stress_fail("%s: producer %u seq %" PRIu64
-                            " received %u times, want %u",
-                            what, p, s, c, want);
-        }
-    }
-    if (bad > FAIL_PRINT_MAX)
-        stress_fail("%s: %lu messages received the wrong number of times", what,
-                    bad);
-    return got;
+    for (int i = 0; i < n; i++)
+        set_case(&c[i], ch[i], LFC_RECV, &out[i]);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -433,6 +164,23 @@ enum { K_SELECT, K_BIASED, K_UNTIL, K_TRY, K_PLAIN, K_N };
 
 static const char *const k_names[K_N] = {"select", "biased", "until", "try",
                                          "plain"};
+
+/* One select of kind k over c[0..n-1]: K_SELECT, K_BIASED, K_TRY, or
+ * K_UNTIL with deadline dl. */
+static int
+select_kind(int k, lfc_case *c, int n, int64_t dl)
+{
+    switch (k) {
+    case K_BIASED:
+        return lfc_select_biased(c, n);
+    case K_UNTIL:
+        return lfc_select_until(c, n, dl);
+    case K_TRY:
+        return lfc_try_select(c, n);
+    default:
+        return lfc_select(c, n);
+    }
+}
 
 struct mpmc_run {
     char name[96];
@@ -475,23 +223,10 @@ select_send(struct mpmc_run *run, unsigned id, int k, struct msg *m,
 
     for (;;) {
         int64_t dl = 0;
-        for (int i = 0; i < NCH; i++)
-            set_case(&c[i], run->ch[i], LFC_SEND, m);
-        switch (k) {
-        case K_BIASED:
-            rc = lfc_select_biased(c, NCH);
-            break;
-        case K_UNTIL:
+        set_send_cases(c, run->ch, NCH, m);
+        if (k == K_UNTIL)
             dl = short_deadline(rng, UNTIL_MAX_NS);
-            rc = lfc_select_until(c, NCH, dl);
-            break;
-        case K_TRY:
-            rc = lfc_try_select(c, NCH);
-            break;
-        default:
-            rc = lfc_select(c, NCH);
-            break;
-        }
+        rc = select_kind(k, c, NCH, dl);
         if (rc >= 0 && rc < NCH) {
             stat_add(&run->picks[rc]);
             return c[rc].status;
@@ -550,8 +285,7 @@ mpmc_consumer(void *arg)
     lfc_case c[NCH];
     int open = NCH;
 
-    for (int i = 0; i < NCH; i++)
-        set_case(&c[i], run->ch[i], LFC_RECV, &out[i]);
+    set_recv_cases(c, run->ch, NCH, out);
     lfc_test_barrier_wait(&run->start);
     while (open > 0) {
         int k = K_SELECT;
@@ -585,15 +319,10 @@ mpmc_consumer(void *arg)
                 sched_yield();
             }
             break;
-        case K_UNTIL:
-            dl = short_deadline(&rng, UNTIL_MAX_NS);
-            rc = lfc_select_until(c, NCH, dl);
-            break;
-        case K_BIASED:
-            rc = lfc_select_biased(c, NCH);
-            break;
         default:
-            rc = lfc_select(c, NCH);
+            if (k == K_UNTIL)
+                dl = short_deadline(&rng, UNTIL_MAX_NS);
+            rc = select_kind(k, c, NCH, dl);
             break;
         }
         if (rc >= 0 && rc < NCH) {
@@ -712,47 +441,23 @@ run_mpmc(size_t cap, enum prod_mode pmode, enum cons_mode cmode, long total)
 
 #define MPMC_TOTAL lfc_test_scaled(100000, 10000)
 
-static void
-test_select_stress_mpmc_own_cap0(void **state)
-{
-    (void)state;
-    run_mpmc(0, PROD_OWN, CONS_SELECT, MPMC_TOTAL);
-}
+/* X(name, capacity, producer mode, consumer mode) */
+#define MPMC_CONFIGS(X)                                                        \
+    X(own, 0, PROD_OWN, CONS_SELECT)                                           \
+    X(own, 1, PROD_OWN, CONS_SELECT)                                           \
+    X(own, 1024, PROD_OWN, CONS_SELECT)                                        \
+    X(selsend, 0, PROD_SELECT, CONS_MIXED)                                     \
+    X(selsend, 1, PROD_SELECT, CONS_MIXED)                                     \
+    X(selsend, 1024, PROD_SELECT, CONS_MIXED)
 
-static void
-test_select_stress_mpmc_own_cap1(void **state)
-{
-    (void)state;
-    run_mpmc(1, PROD_OWN, CONS_SELECT, MPMC_TOTAL);
-}
-
-static void
-test_select_stress_mpmc_own_cap1024(void **state)
-{
-    (void)state;
-    run_mpmc(1024, PROD_OWN, CONS_SELECT, MPMC_TOTAL);
-}
-
-static void
-test_select_stress_mpmc_selsend_cap0(void **state)
-{
-    (void)state;
-    run_mpmc(0, PROD_SELECT, CONS_MIXED, MPMC_TOTAL);
-}
-
-static void
-test_select_stress_mpmc_selsend_cap1(void **state)
-{
-    (void)state;
-    run_mpmc(1, PROD_SELECT, CONS_MIXED, MPMC_TOTAL);
-}
-
-static void
-test_select_stress_mpmc_selsend_cap1024(void **state)
-{
-    (void)state;
-    run_mpmc(1024, PROD_SELECT, CONS_MIXED, MPMC_TOTAL);
-}
+#define MPMC_TEST_FN(name, cap, pmode, cmode)                                  \
+    static void test_select_stress_mpmc_##name##_cap##cap(void **state)        \
+    {                                                                          \
+        (void)state;                                                           \
+        run_mpmc(cap, pmode, cmode, MPMC_TOTAL);                               \
+    }
+MPMC_CONFIGS(MPMC_TEST_FN)
+#undef MPMC_TEST_FN
 
 /* ------------------------------------------------------------------------ */
 /* Selects racing close.                                                    */
@@ -788,8 +493,7 @@ cr_sender(void *arg)
     struct msg m = msg_make(w->id, 0);
     int open = NCH;
 
-    for (int i = 0; i < NCH; i++)
-        set_case(&c[i], run->ch[i], LFC_SEND, &m);
+    set_send_cases(c, run->ch, NCH, &m);
     lfc_test_barrier_wait(&run->start);
     while (open > 0 && w->sent < CR_MAX_PER_ROUND) {
         int rc;
@@ -841,8 +545,7 @@ cr_receiver(void *arg)
     lfc_case c[NCH];
     int open = NCH;
 
-    for (int i = 0; i < NCH; i++)
-        set_case(&c[i], run->ch[i], LFC_RECV, &out[i]);
+    set_recv_cases(c, run->ch, NCH, out);
     lfc_test_barrier_wait(&run->start);
     while (open > 0) {
         uint64_t r = rng_next(&rng);
@@ -1020,8 +723,7 @@ ur_producer(void *arg)
         int rc;
         for (;;) {
             int64_t dl = short_deadline(&rng, UR_MAX_NS);
-            for (int i = 0; i < UR_NCH; i++)
-                set_case(&c[i], run->ch[i], LFC_SEND, &m);
+            set_send_cases(c, run->ch, UR_NCH, &m);
             rc = (seq & 1) ? lfc_select_until(c, UR_NCH, dl)
                            : lfc_select_biased_until(c, UR_NCH, dl);
             if (rc != LFC_TIMEDOUT)
@@ -1054,8 +756,7 @@ ur_consumer(void *arg)
     lfc_case c[UR_NCH];
     int open = UR_NCH;
 
-    for (int i = 0; i < UR_NCH; i++)
-        set_case(&c[i], run->ch[i], LFC_RECV, &out[i]);
+    set_recv_cases(c, run->ch, UR_NCH, out);
     lfc_test_barrier_wait(&run->start);
     while (open > 0) {
         int64_t dl = short_deadline(&rng, UR_MAX_NS);
@@ -1352,36 +1053,6 @@ test_select_stress_parked_selectors_cap1(void **state)
 /* ------------------------------------------------------------------------ */
 /* Spurious wake-ups (white-box: the park ops table of src/lfc_park.h).      */
 
-static int
-futex_wait_real(uint32_t *word, uint32_t expected, int64_t deadline_ns)
-{
-    struct timespec ts;
-    struct timespec *tp = NULL;
-    if (deadline_ns != INT64_MAX) {
-        ts.tv_sec = (time_t)(deadline_ns / 1000000000);
-        ts.tv_nsec = (long)(deadline_ns % 1000000000);
-        tp = &ts;
-    }
-    long rc = syscall(SYS_futex, word, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG,
-                      expected, tp, NULL, FUTEX_BITSET_MATCH_ANY);
-    if (rc != 0 && errno == ETIMEDOUT)
-        return LFC_TIMEDOUT;
-    return 0;
-}
-
-/* Every wait sleeps at most 20 us, then claims a wake-up that never
- * happened (or, at its deadline, the timeout). */
-static int
-spurious_wait(uint32_t *word, uint32_t expected, int64_t deadline_ns)
-{
-    int64_t soon = lfc_now_ns() + 20000;
-    int r = futex_wait_real(word, expected,
-                            deadline_ns < soon ? deadline_ns : soon);
-    if (r == LFC_TIMEDOUT && lfc_now_ns() >= deadline_ns)
-        return LFC_TIMEDOUT;
-    return 0;
-}
-
 /* Wakes are delayed a little now and then, widening the window between a
  * waker's state change and the sleeper's return. */
 static void
@@ -1392,10 +1063,13 @@ delayed_wake(uint32_t *word, int n)
         rng = rng_seed((uint64_t)(uintptr_t)&rng);
     if ((rng_next(&rng) & 7) == 0)
         sched_yield();
-    syscall(SYS_futex, word, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, n, NULL, NULL, 0);
+    lfc_test_futex_wake(word, n);
 }
 
-static const struct lfc__park_ops spurious_ops = {spurious_wait, delayed_wake};
+/* Every wait sleeps at most 20 us, then claims a wake-up that never
+ * happened (or, at its deadline, the timeout). */
+static const struct lfc__park_ops spurious_ops = {lfc_test_futex_wait_spurious,
+                                                  delayed_wake};
 
 /* The whole test runs with the fake installed: nothing is parked between
  * tests, as lfc__park_set_ops requires. */
@@ -1427,16 +1101,16 @@ test_select_stress_spurious_wakeups(void **state)
 
 /* ------------------------------------------------------------------------ */
 
+#define MPMC_TEST_ENTRY(name, cap, pmode, cmode)                               \
+    cmocka_unit_test(test_select_stress_mpmc_##name##_cap##cap),
+
 int
 main(void)
 {
+    /* The X-macro rows confuse clang-format. */
+    /* clang-format off */
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_select_stress_mpmc_own_cap0),
-        cmocka_unit_test(test_select_stress_mpmc_own_cap1),
-        cmocka_unit_test(test_select_stress_mpmc_own_cap1024),
-        cmocka_unit_test(test_select_stress_mpmc_selsend_cap0),
-        cmocka_unit_test(test_select_stress_mpmc_selsend_cap1),
-        cmocka_unit_test(test_select_stress_mpmc_selsend_cap1024),
+        MPMC_CONFIGS(MPMC_TEST_ENTRY)
         cmocka_unit_test(test_select_stress_close_races_cap_mix),
         cmocka_unit_test(test_select_stress_until_races_cap0),
         cmocka_unit_test(test_select_stress_until_races_cap1),
@@ -1445,16 +1119,10 @@ main(void)
         cmocka_unit_test_setup_teardown(test_select_stress_spurious_wakeups,
                                         spurious_setup, spurious_teardown),
     };
+    /* clang-format on */
 
-    if (getenv("LFC_TEST_FILTER") != NULL)
-        cmocka_set_test_filter(getenv("LFC_TEST_FILTER"));
-    if (getenv("LFC_TEST_SKIP") != NULL)
-        cmocka_set_skip_filter(getenv("LFC_TEST_SKIP"));
-    /* Sizes grow with LFC_TEST_SCALE, so a soak run gets a proportional
-     * limit; the watchdogs still catch any stall within 20 to 30 s. */
-    {
-        double scale = lfc_test_scale();
-        lfc_test_alarm(scale > 1 ? (unsigned)(600 * scale) : 600);
-    }
+    /* LFC_TEST_FILTER / LFC_TEST_SKIP pick the tests; an alarm of 600 s,
+     * scaled up with LFC_TEST_SCALE for soak runs. */
+    stress_main_init(600);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,9 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Test support shared by every lfchan test binary: scale, a start barrier,
- * a watchdog that turns a hang into a failure, and thread helpers.
+ * a watchdog that turns a hang into a failure, thread helpers, flags and a
+ * reproducible random generator. lfc_test_futex.h adds the futex calls
+ * behind the fake parkers, lfc_stress_support.h what only the stress
+ * binaries share.
  *
- * Header-only so each test binary stays one translation unit plus this.
+ * Header-only so each test binary stays one translation unit plus this;
+ * helpers are static inline, so the ones a test does not use do not warn.
  */
 #ifndef LFC_TEST_SUPPORT_H
 #define LFC_TEST_SUPPORT_H
@@ -53,6 +57,61 @@ lfc_test_sleep_ns(int64_t ns)
     struct timespec ts = {(time_t)(ns / 1000000000), (long)(ns % 1000000000)};
     while (nanosleep(&ts, &ts) != 0) {
     }
+}
+
+/* The calling thread's CPU time in ns, or -1 if it cannot be read. */
+static inline int64_t
+lfc_test_thread_cpu_ns(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+        return -1;
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/*
+ * Flags one thread sets and another polls: an acquire load and a release
+ * store, so what the setter wrote before the store is visible to a poller
+ * that sees the flag.
+ */
+static inline int
+lfc_test_load_int(const int *p)
+{
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+static inline void
+lfc_test_store_int(int *p, int v)
+{
+    __atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+/* Waits up to `ns` for *flag to become nonzero, polling every 0.5 ms;
+ * returns whether it did. */
+static inline bool
+lfc_test_wait_flag(const int *flag, int64_t ns)
+{
+    int64_t end = lfc_test_now_ns() + ns;
+    while (!lfc_test_load_int(flag)) {
+        if (lfc_test_now_ns() > end)
+            return false;
+        lfc_test_sleep_ns(500 * 1000);
+    }
+    return true;
+}
+
+/*
+ * xorshift64: the next value of the generator whose state is *s (nonzero).
+ * Reproducible across runs from a fixed seed, and per thread when each
+ * thread passes its own state.
+ */
+static inline uint64_t
+lfc_test_xorshift64(uint64_t *s)
+{
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
 }
 
 /*
