@@ -11,5 +11,8 @@
 #include "lfchan/select.h"
 #include "lfchan/pool.h"
 #include "lfchan/merge.h"
+#include "lfchan/sem.h"
+#include "lfchan/wg.h"
+#include "lfchan/group.h"
 
 #endif /* LFCHAN_H */

@@ -80,6 +80,12 @@ lfc_cas_acqrel_u32(uint32_t *p, uint32_t *expected, uint32_t desired)
     return __atomic_compare_exchange_n(p, expected, desired, false,
                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
 }
+static inline bool
+lfc_cas_acqrel_u64(uint64_t *p, uint64_t *expected, uint64_t desired)
+{
+    return __atomic_compare_exchange_n(p, expected, desired, false,
+                                       __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+}
 static inline uint64_t
 lfc_fetch_or_seqcst_u64(uint64_t *p, uint64_t v)
 {
@@ -210,6 +216,17 @@ lfc_cas_acqrel_u32(uint32_t *p, uint32_t *expected, uint32_t desired)
     uint32_t seen;
     ck_pr_fence_release();
     bool ok = ck_pr_cas_32_value(p, *expected, desired, &seen);
+    ck_pr_fence_acquire();
+    if (!ok)
+        *expected = seen;
+    return ok;
+}
+static inline bool
+lfc_cas_acqrel_u64(uint64_t *p, uint64_t *expected, uint64_t desired)
+{
+    uint64_t seen;
+    ck_pr_fence_release();
+    bool ok = ck_pr_cas_64_value(p, *expected, desired, &seen);
     ck_pr_fence_acquire();
     if (!ok)
         *expected = seen;

@@ -185,6 +185,10 @@ struct lfc__sel_node {
                                    event (unbuffered send cases) */
 };
 
+/* A small futex mutex (0 = free): for short sections on slow paths. */
+void lfc__lock(uint32_t *lock) LFC_INTERNAL;
+void lfc__unlock(uint32_t *lock) LFC_INTERNAL;
+
 /* The event count's lock: guards the sels list and every access to a
  * linked node's selector from outside its thread. Short sections. */
 void lfc__ec_lock(struct lfc_ec *ec) LFC_INTERNAL;

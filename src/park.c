@@ -351,32 +351,44 @@ lfc__ec_init(struct lfc_ec *ec)
 enum { LOCK_FREE = 0, LOCK_HELD = 1, LOCK_CONTENDED = 2, LOCK_SPINS = 64 };
 
 void
-lfc__ec_lock(struct lfc_ec *ec)
+lfc__lock(uint32_t *lock)
 {
     uint32_t c = LOCK_FREE;
     /* ORDER acqrel: acquire makes the previous holder's section visible. */
-    if (lfc_cas_acqrel_u32(&ec->lock, &c, LOCK_HELD))
+    if (lfc_cas_acqrel_u32(lock, &c, LOCK_HELD))
         return;
     /* Spin briefly: sections are a few loads and CASes (or one wake). */
     for (int i = 0; i < LOCK_SPINS; i++) {
         lfc_cpu_relax();
         c = LOCK_FREE;
         /* ORDER acqrel: as above. */
-        if (lfc_cas_acqrel_u32(&ec->lock, &c, LOCK_HELD))
+        if (lfc_cas_acqrel_u32(lock, &c, LOCK_HELD))
             return;
     }
-    /* Sleep. Woken by lfc__ec_unlock() of a holder that saw CONTENDED;
+    /* Sleep. Woken by lfc__unlock() of a holder that saw CONTENDED;
      * every return retries the exchange. ORDER acqrel: as above. */
-    while (lfc_swap_acqrel_u32(&ec->lock, LOCK_CONTENDED) != LOCK_FREE)
-        g_ops->wait(&ec->lock, LOCK_CONTENDED, INT64_MAX);
+    while (lfc_swap_acqrel_u32(lock, LOCK_CONTENDED) != LOCK_FREE)
+        g_ops->wait(lock, LOCK_CONTENDED, INT64_MAX);
+}
+
+void
+lfc__unlock(uint32_t *lock)
+{
+    /* ORDER acqrel: release publishes our section to the next holder. */
+    if (lfc_swap_acqrel_u32(lock, LOCK_FREE) == LOCK_CONTENDED)
+        g_ops->wake(lock, 1);
+}
+
+void
+lfc__ec_lock(struct lfc_ec *ec)
+{
+    lfc__lock(&ec->lock);
 }
 
 void
 lfc__ec_unlock(struct lfc_ec *ec)
 {
-    /* ORDER acqrel: release publishes our section to the next holder. */
-    if (lfc_swap_acqrel_u32(&ec->lock, LOCK_FREE) == LOCK_CONTENDED)
-        g_ops->wake(&ec->lock, 1);
+    lfc__unlock(&ec->lock);
 }
 
 /* ---- selector nodes ---------------------------------------------------- */

@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lfchan error groups: run tasks on their own threads, wait for all of
+ * them, get the first error, and cancel the rest when one fails, after
+ * Go's golang.org/x/sync/errgroup.
+ *
+ *   lfc_group *g = lfc_group_new(lfc_ctx_background());
+ *   lfc_group_set_limit(g, 4);                (at most 4 at once)
+ *   for each url: lfc_group_go(g, fetch, url);
+ *   int err = lfc_group_wait(g);              (first non-zero result, or 0)
+ *   lfc_group_free(g);
+ *
+ *   static int fetch(lfc_ctx *ctx, void *url)
+ *   {   ... return an error (non-zero) to cancel the others, and give up
+ *       early when lfc_ctx_done(ctx) closes (lfc_recv_ctx, select) ... }
+ *
+ * Each task gets the group's context, a child of the parent given to
+ * lfc_group_new. It is cancelled when a task first returns non-zero (that
+ * value is what lfc_group_wait returns), when lfc_group_wait returns, or
+ * when the parent is cancelled.
+ *
+ * Threads: each task runs on a thread of its own (named "lfc-group"),
+ * joined by lfc_group_wait. With a limit, lfc_group_go blocks while that
+ * many tasks run (a semaphore), so at most `limit` threads exist.
+ * lfc_group_go and lfc_group_try_go may race with each other and with
+ * lfc_group_wait (tasks may start more tasks); lfc_group_set_limit may be
+ * called only while no task runs; lfc_group_free races with nothing.
+ *
+ * Ordering: everything a task did happens-before lfc_group_wait returns.
+ */
+#ifndef LFC_GROUP_H
+#define LFC_GROUP_H
+
+#include "ctx.h"
+#include "status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct lfc_group lfc_group;
+
+/* A task: returns 0 on success, anything else as its error. */
+typedef int (*lfc_group_fn)(lfc_ctx *ctx, void *arg);
+
+/* No limit on concurrent tasks (the default). */
+#define LFC_GROUP_NO_LIMIT (-1)
+
+/*
+ * lfc_group_new - an empty group whose context is a child of parent.
+ * Returns: the group; NULL with errno EINVAL (NULL parent) or ENOMEM.
+ */
+LFC_API lfc_group *lfc_group_new(lfc_ctx *parent);
+
+/* The group's context (owned by the group; valid until lfc_group_free). */
+LFC_API lfc_ctx *lfc_group_ctx(lfc_group *g);
+
+/*
+ * lfc_group_set_limit - allow at most limit (>= 1) tasks at once, or
+ * LFC_GROUP_NO_LIMIT.
+ * Returns: LFC_OK; LFC_EINVAL (unchanged) for NULL, limit 0 or below -1,
+ * or while a task is running; LFC_ENOMEM.
+ */
+LFC_API int lfc_group_set_limit(lfc_group *g, int limit);
+
+/*
+ * lfc_group_go - run fn(ctx, arg) on a new thread, waiting first while the
+ * limit is reached.
+ * Returns: LFC_OK (started); LFC_EINVAL (NULL g or fn); LFC_ENOMEM (no
+ * memory or no thread: fn does not run).
+ */
+LFC_API int lfc_group_go(lfc_group *g, lfc_group_fn fn, void *arg);
+
+/* As lfc_group_go, but LFC_AGAIN (fn does not run) at the limit. */
+LFC_API int lfc_group_try_go(lfc_group *g, lfc_group_fn fn, void *arg);
+
+/*
+ * lfc_group_wait - wait for every task started so far (and those they
+ * start) to return, join their threads, and cancel the group's context.
+ * Returns: the first non-zero value a task returned, or 0 (LFC_OK);
+ * LFC_EINVAL for NULL.
+ */
+LFC_API int lfc_group_wait(lfc_group *g);
+
+/* Wait (as lfc_group_wait) and free the group and its context. NULL is a
+ * no-op. */
+LFC_API void lfc_group_free(lfc_group *g);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LFC_GROUP_H */

@@ -1,0 +1,115 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * lfchan semaphores: counting and weighted, first-come-first-served, after
+ * Go's golang.org/x/sync/semaphore.
+ *
+ *   lfc_sem *s = lfc_sem_new(8);      (8 permits)
+ *   lfc_sem_acquire(s, 2);            (blocks until 2 are free)
+ *   ... at most 8 permits' worth of work at once ...
+ *   lfc_sem_release(s, 2);
+ *   lfc_sem_free(s);
+ *
+ * Fairness: waiters are served in arrival order. A waiter for n permits
+ * at the head of the queue holds up everyone behind it until n are free,
+ * so a large request is never starved by a stream of small ones; and an
+ * acquire (or try_acquire) never overtakes a waiter already queued.
+ *
+ * Cost: an acquire or release that finds no waiter is one atomic
+ * compare-and-swap and makes no system call. A blocked acquire spins
+ * briefly, then parks on a futex (see lfchan/spin.h).
+ *
+ * Permits are not owned by threads: any thread may release what another
+ * acquired. Releasing more than was acquired is an error (LFC_EINVAL),
+ * detected when it would raise the free permits above the total.
+ *
+ * Threads: every call may race with every other except lfc_sem_free,
+ * which nothing may race with or follow.
+ *
+ * Ordering: a release happens-before every acquire that takes any of the
+ * permits it returned.
+ */
+#ifndef LFC_SEM_H
+#define LFC_SEM_H
+
+#include <stdint.h>
+
+#include "ctx.h"
+#include "status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct lfc_sem lfc_sem;
+
+/* The most permits a semaphore can have (2^62 - 1). */
+#define LFC_SEM_MAX (((int64_t)1 << 62) - 1)
+
+/*
+ * lfc_sem_new - a semaphore with `permits` permits, all free.
+ *
+ * Returns: the semaphore; NULL with errno EINVAL if permits is negative or
+ * above LFC_SEM_MAX, ENOMEM if out of memory.
+ */
+LFC_API lfc_sem *lfc_sem_new(int64_t permits);
+
+/*
+ * lfc_sem_acquire - take n permits, waiting (in arrival order) until they
+ * are free. n == 0 returns at once.
+ *
+ * Returns: LFC_OK; LFC_EINVAL (nothing taken) if s is NULL, n is negative,
+ * or n exceeds the semaphore's total permits (it could never succeed).
+ */
+LFC_API int lfc_sem_acquire(lfc_sem *s, int64_t n);
+
+/*
+ * lfc_sem_try_acquire - take n permits if they are free now and nobody is
+ * queued before us.
+ *
+ * Returns: LFC_OK; LFC_AGAIN (nothing taken); LFC_EINVAL as lfc_sem_acquire.
+ * Blocks: never.
+ */
+LFC_API int lfc_sem_try_acquire(lfc_sem *s, int64_t n);
+
+/*
+ * lfc_sem_acquire_until - lfc_sem_acquire with an absolute CLOCK_MONOTONIC
+ * deadline (lfc_now_ns() + timeout; LFC_FOREVER for none).
+ *
+ * Returns: LFC_OK; LFC_TIMEDOUT (nothing taken, never before the
+ * deadline); LFC_EINVAL as lfc_sem_acquire. A waiter that gives up lets
+ * those queued behind it proceed if permits allow.
+ */
+LFC_API int lfc_sem_acquire_until(lfc_sem *s, int64_t n, int64_t deadline_ns);
+
+/*
+ * lfc_sem_acquire_ctx - lfc_sem_acquire that gives up when ctx is
+ * cancelled or its deadline passes.
+ *
+ * Returns: LFC_OK; LFC_CANCELED or LFC_TIMEDOUT (lfc_ctx_err(ctx); nothing
+ * taken); LFC_EINVAL as lfc_sem_acquire, or for a NULL ctx. A ctx already
+ * cancelled at the call wins: nothing is taken even if permits are free.
+ */
+LFC_API int lfc_sem_acquire_ctx(lfc_sem *s, int64_t n, lfc_ctx *ctx);
+
+/*
+ * lfc_sem_release - return n permits, serving queued waiters in order.
+ *
+ * Returns: LFC_OK; LFC_EINVAL (nothing released) if s is NULL, n is
+ * negative, or the free permits would exceed the total (more released
+ * than was acquired).
+ * Blocks: never waits for a permit (it may wait briefly for the queue's
+ * lock while waiters are queued).
+ */
+LFC_API int lfc_sem_release(lfc_sem *s, int64_t n);
+
+/* The free permits right now (a snapshot); 0 for NULL. */
+LFC_API int64_t lfc_sem_available(const lfc_sem *s);
+
+/* Free the semaphore; NULL is a no-op. Nobody may be waiting on it. */
+LFC_API void lfc_sem_free(lfc_sem *s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LFC_SEM_H */
