@@ -8,10 +8,14 @@
  * first non-zero result with one CAS on `err` (the winner cancels the
  * context), and releases its permit of the limit semaphore, if any.
  * lfc_group_wait takes the whole list under the mutex and joins each
- * thread, repeating until the list stays empty (tasks may start tasks).
- * Joining, not a counter, is what waits: when wait returns, no thread of
- * the group is left. `running` counts started, unjoined tasks, so that
- * set_limit can refuse to change the limit under running tasks.
+ * thread, repeating until `running` is 0 (tasks may start tasks; a second
+ * waiter sleeps on `idle` while the first joins). Joining is what waits:
+ * when wait returns, no thread of the group is left. `running` counts
+ * tasks from the start of lfc_group_go (before it waits for the limit)
+ * until they are joined, so set_limit refuses to swap the semaphore under
+ * anyone. Each go first joins the tasks that have finished (their last
+ * act is a release store of `finished`), so without a wait the threads
+ * alive stay near the limit.
  *
  * Field table:
  *   | field        | written by                | read by        | order  |
@@ -38,15 +42,18 @@ struct task {
     lfc_group_fn fn;
     void *arg;
     pthread_t thread;
+    uint32_t finished; /* set by the task's thread as its last act */
 };
 
 struct lfc_group {
     lfc_ctx *ctx;
-    lfc_sem *sem; /* the limit, or NULL */
+    lfc_sem *sem; /* the limit, or NULL; under mu (and stable while
+                     running != 0) */
     uint32_t err; /* an int: first non-zero result; CAS from 0 */
     pthread_mutex_t mu;
-    struct task *tasks; /* started, not yet joined; under mu */
-    long running;       /* same count; under mu */
+    pthread_cond_t idle; /* signalled when running drops to 0 */
+    struct task *tasks;  /* started, not yet joined; under mu */
+    long running;        /* tasks being started or not yet joined; mu */
 };
 
 lfc_group *
@@ -67,6 +74,7 @@ lfc_group_new(lfc_ctx *parent)
         return NULL; /* errno from lfc_ctx_with_cancel */
     }
     pthread_mutex_init(&g->mu, NULL);
+    pthread_cond_init(&g->idle, NULL);
     return g;
 }
 
@@ -74,6 +82,36 @@ lfc_ctx *
 lfc_group_ctx(lfc_group *g)
 {
     return g ? g->ctx : NULL;
+}
+
+/* One task fewer; wake waiters at zero. Under mu. */
+static void
+drop_running(lfc_group *g)
+{
+    if (--g->running == 0)
+        pthread_cond_broadcast(&g->idle);
+}
+
+/* Join the tasks whose threads have finished (a bounded wait: they only
+ * have to exit). Keeps the number of threads near the limit when nobody
+ * calls wait. Under mu. */
+static void
+reap_finished(lfc_group *g)
+{
+    struct task **link = &g->tasks;
+    while (*link) {
+        struct task *t = *link;
+        /* ORDER acq: pairs with the task's release store; its work is
+         * done (the join orders it anyway). */
+        if (!lfc_load_acq_u32(&t->finished)) {
+            link = &t->next;
+            continue;
+        }
+        *link = t->next;
+        pthread_join(t->thread, NULL);
+        free(t);
+        drop_running(g);
+    }
 }
 
 int
@@ -85,13 +123,14 @@ lfc_group_set_limit(lfc_group *g, int limit)
     if (limit > 0 && !(sem = lfc_sem_new(limit)))
         return LFC_ENOMEM;
     pthread_mutex_lock(&g->mu);
+    reap_finished(g);
     if (g->running != 0) {
         pthread_mutex_unlock(&g->mu);
         lfc_sem_free(sem);
         return LFC_EINVAL;
     }
     lfc_sem_free(g->sem);
-    g->sem = sem; /* go() reads it under mu, tasks after being started */
+    g->sem = sem;
     pthread_mutex_unlock(&g->mu);
     return LFC_OK;
 }
@@ -112,6 +151,8 @@ task_main(void *arg)
     }
     if (g->sem)
         lfc_sem_release(g->sem, 1);
+    /* ORDER rel: our last act; the reaper's acquire load then joins. */
+    lfc_store_rel_u32(&t->finished, 1);
     return NULL;
 }
 
@@ -120,37 +161,39 @@ start(lfc_group *g, lfc_group_fn fn, void *arg, bool block)
 {
     if (!g || !fn)
         return LFC_EINVAL;
-    pthread_mutex_lock(&g->mu);
-    lfc_sem *sem = g->sem;
-    pthread_mutex_unlock(&g->mu);
-    if (sem) {
-        int r = block ? lfc_sem_acquire(sem, 1) : lfc_sem_try_acquire(sem, 1);
-        if (r != LFC_OK)
-            return r;
-    }
     struct task *t = malloc(sizeof(*t));
-    if (!t) {
-        if (sem)
-            lfc_sem_release(sem, 1);
+    if (!t)
         return LFC_ENOMEM;
-    }
     t->g = g;
     t->fn = fn;
     t->arg = arg;
+    t->finished = 0;
+
+    pthread_mutex_lock(&g->mu);
+    reap_finished(g);
+    g->running++; /* counted from now: set_limit keeps the sem alive */
+    lfc_sem *sem = g->sem;
+    pthread_mutex_unlock(&g->mu);
+
+    int r = LFC_OK;
+    if (sem)
+        r = block ? lfc_sem_acquire(sem, 1) : lfc_sem_try_acquire(sem, 1);
     pthread_mutex_lock(&g->mu);
     /* Created under mu: the task is on the list before wait can look. */
-    if (pthread_create(&t->thread, NULL, task_main, t) != 0) {
-        pthread_mutex_unlock(&g->mu);
-        free(t);
+    if (r == LFC_OK && pthread_create(&t->thread, NULL, task_main, t) != 0) {
         if (sem)
             lfc_sem_release(sem, 1);
-        return LFC_ENOMEM;
+        r = LFC_ENOMEM;
     }
-    t->next = g->tasks;
-    g->tasks = t;
-    g->running++;
+    if (r == LFC_OK) {
+        t->next = g->tasks;
+        g->tasks = t;
+    } else {
+        drop_running(g);
+        free(t);
+    }
     pthread_mutex_unlock(&g->mu);
-    return LFC_OK;
+    return r;
 }
 
 int
@@ -170,23 +213,28 @@ lfc_group_wait(lfc_group *g)
 {
     if (!g)
         return LFC_EINVAL;
-    for (;;) {
-        pthread_mutex_lock(&g->mu);
+    pthread_mutex_lock(&g->mu);
+    /* Woken by drop_running() at zero; every return rechecks. */
+    while (g->running != 0) {
         struct task *list = g->tasks;
         g->tasks = NULL;
+        if (!list) {
+            /* Being started, or being joined by another waiter. */
+            pthread_cond_wait(&g->idle, &g->mu);
+            continue;
+        }
         pthread_mutex_unlock(&g->mu);
-        if (!list)
-            break;
-        while (list) {
-            struct task *t = list;
+        for (struct task *t = list; t; t = list) {
             list = t->next;
             pthread_join(t->thread, NULL);
             free(t);
             pthread_mutex_lock(&g->mu);
-            g->running--;
+            drop_running(g);
             pthread_mutex_unlock(&g->mu);
         }
+        pthread_mutex_lock(&g->mu);
     }
+    pthread_mutex_unlock(&g->mu);
     lfc_ctx_cancel(g->ctx);
     /* ORDER acq: the joins already order the tasks' writes before us. */
     return (int)lfc_load_acq_u32(&g->err);
@@ -200,6 +248,7 @@ lfc_group_free(lfc_group *g)
     lfc_group_wait(g);
     lfc_ctx_free(g->ctx);
     lfc_sem_free(g->sem);
+    pthread_cond_destroy(&g->idle);
     pthread_mutex_destroy(&g->mu);
     free(g);
 }

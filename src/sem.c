@@ -128,6 +128,7 @@ lfc_sem_new(int64_t n)
 void
 lfc_sem_free(lfc_sem *s)
 {
+    LFC_ASSERT(!s || s->head == NULL); /* nobody may be waiting */
     free(s);
 }
 

@@ -47,6 +47,8 @@ lfc_wg_new(void)
 void
 lfc_wg_free(lfc_wg *wg)
 {
+    /* ORDER rlx: a contract check; a waiter racing a free is the bug. */
+    LFC_ASSERT(!wg || lfc_load_rlx_u64(&wg->ec.waiters) == 0);
     free(wg);
 }
 
@@ -67,7 +69,9 @@ lfc_wg_add(lfc_wg *wg, int64_t delta)
     int64_t next;
     do {
         int64_t c = (int64_t)cur;
-        if (delta < 0 ? c < -delta : c > INT64_MAX - delta)
+        /* Unsigned negation: -INT64_MIN does not exist as an int64_t. */
+        if (delta < 0 ? (uint64_t)c < 0 - (uint64_t)delta
+                      : c > INT64_MAX - delta)
             return LFC_EINVAL;
         next = c + delta;
         /* ORDER acqrel: release publishes this task's work to the waiter

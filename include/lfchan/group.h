@@ -19,12 +19,14 @@
  * value is what lfc_group_wait returns), when lfc_group_wait returns, or
  * when the parent is cancelled.
  *
- * Threads: each task runs on a thread of its own (named "lfc-group"),
- * joined by lfc_group_wait. With a limit, lfc_group_go blocks while that
- * many tasks run (a semaphore), so at most `limit` threads exist.
- * lfc_group_go and lfc_group_try_go may race with each other and with
- * lfc_group_wait (tasks may start more tasks); lfc_group_set_limit may be
- * called only while no task runs; lfc_group_free races with nothing.
+ * Threads: each task runs on a thread of its own (named "lfc-group").
+ * With a limit, lfc_group_go blocks while that many tasks run (a
+ * semaphore). Finished threads are joined by the next lfc_group_go or by
+ * lfc_group_wait, so the threads alive stay near the limit. lfc_group_go,
+ * lfc_group_try_go and lfc_group_wait may race with each other (tasks may
+ * start more tasks; several threads may wait); lfc_group_set_limit
+ * succeeds only while no task is running or being started;
+ * lfc_group_free races with nothing.
  *
  * Ordering: everything a task did happens-before lfc_group_wait returns.
  */
@@ -59,7 +61,7 @@ LFC_API lfc_ctx *lfc_group_ctx(lfc_group *g);
  * lfc_group_set_limit - allow at most limit (>= 1) tasks at once, or
  * LFC_GROUP_NO_LIMIT.
  * Returns: LFC_OK; LFC_EINVAL (unchanged) for NULL, limit 0 or below -1,
- * or while a task is running; LFC_ENOMEM.
+ * or while a task is running or being started; LFC_ENOMEM.
  */
 LFC_API int lfc_group_set_limit(lfc_group *g, int limit);
 
