@@ -8,9 +8,16 @@
  *                   latency), their verification, and the case matrix.
  *   select_bench.c  select over K channels and receive-with-timeout
  *                   workloads, their rows of the matrix, their self-test.
- *   impl_lfchan.c   lfchan behind the ops table (plus spin-budget variants).
+ *   pattern_bench.c the pattern workloads (worker pool throughput and
+ *                   latency, fan-in merger, semaphore), their rows, their
+ *                   self-test.
+ *   impl_lfchan.c   lfchan behind the ops table (plus spin-budget variants),
+ *                   and lfc_pool / lfc_merge / lfc_sem behind bench_pat_ops.
  *   mutex_chan.c    the baseline: ring + one mutex + condition variables,
  *                   with a select (per-select waiter, shared condvar).
+ *   mutex_patterns.c the pattern baselines: a pool, two mergers and a
+ *                   semaphore built from mutexes and condition variables
+ *                   (and mutex_chan.c), and POSIX sem_t.
  *   ref_ckring.c    Concurrency Kit ck_ring MPMC, spin-then-yield waits.
  *   ref_wfcq.c      liburcu wfcqueue (unbounded), spin-then-yield waits.
  *   bench_util.c    clocks, CPU placement, rusage, the watchdog, and what
@@ -44,6 +51,8 @@ struct bench_sel {
     int dir;   /* LFC_SEND or LFC_RECV (lfchan/select.h) */
     void *buf; /* the value to send, or where to put the one received */
 };
+
+struct bench_pat_ops;
 
 /* What an implementation cannot do; the matrix skips those rows. */
 enum {
@@ -93,6 +102,43 @@ struct bench_ops {
      * (NULL: no timeout rows): LFC_OK, LFC_CLOSED, or LFC_TIMEDOUT (never
      * before timeout_ns has passed since the call; nothing received). */
     int (*recv_timeout)(void *ch, void *out, int64_t timeout_ns);
+
+    /* The patterns built on this implementation (NULL: none). Entries that
+     * exist only for pattern rows (mutex-threads, sem_t) have a name,
+     * about, real_cap and pat, and no channel functions. */
+    const struct bench_pat_ops *pat;
+};
+
+/*
+ * The patterns (pattern_bench.c) an implementation offers; a NULL group
+ * means no rows of that kind. Statuses are lfchan's.
+ */
+struct bench_pat_ops {
+    /* Pool: `workers` threads running tasks from a queue of `cap` tasks.
+     * cpus: NULL (unpinned), or a CPU per worker (-1: that one unpinned).
+     * submit queues fn(arg) (blocking while the queue is full): LFC_OK or
+     * LFC_CLOSED. wait returns LFC_OK once every task whose submit returned
+     * before it was called has finished. free runs what is queued, joins
+     * the workers. */
+    void *(*pool_new)(unsigned workers, size_t cap, const int *cpus);
+    int (*pool_submit)(void *pool, void (*fn)(void *), void *arg);
+    int (*pool_wait)(void *pool);
+    void (*pool_free)(void *pool);
+
+    /* Merger: forwards every value from in[0..n) to out, channels of the
+     * `chan` implementation (same element size), and closes out once every
+     * input is closed and drained. merge_free joins its threads and
+     * returns the values it dropped (out closed behind its back). */
+    const struct bench_ops *chan;
+    void *(*merge_new)(void **in, int n, void *out);
+    uint64_t (*merge_free)(void *m);
+
+    /* Semaphore of `permits` permits: acquire waits until n are free;
+     * release returns them. LFC_OK, or an error status. */
+    void *(*sem_new)(int64_t permits);
+    int (*sem_acquire)(void *sem, int64_t n);
+    int (*sem_release)(void *sem, int64_t n);
+    void (*sem_free)(void *sem);
 };
 
 extern const struct bench_ops bench_ops_lfchan;
@@ -103,6 +149,10 @@ extern const struct bench_ops bench_ops_lfchan_until;
 extern const struct bench_ops bench_ops_mutex;
 extern const struct bench_ops bench_ops_ckring;
 extern const struct bench_ops bench_ops_wfcq;
+extern const struct bench_ops bench_ops_mutex_threads; /* pattern rows only */
+extern const struct bench_ops bench_ops_semt;          /* pattern rows only */
+extern const struct bench_pat_ops bench_pat_lfchan;
+extern const struct bench_pat_ops bench_pat_mutex;
 
 /* The fixed spin budget of the lfchan-spinlong variant. */
 #define BENCH_SPIN_LONG 20000
@@ -119,6 +169,14 @@ enum bench_kind {
                             comes first, the timeouts do not fire */
     BENCH_TIMEOUT_FIRED, /* receives with a timeout on an idle channel:
                             every timeout fires; hist: lateness */
+    BENCH_POOL,          /* producers submit empty tasks to a pool of
+                            `consumers` workers (pattern_bench.c) */
+    BENCH_POOL_LATENCY,  /* one submitter at a fixed rate; hist: submit
+                            (scheduled) to task start */
+    BENCH_MERGE,         /* `inputs` channels fed by `producers` threads,
+                            merged into one channel read by one consumer */
+    BENCH_SEM,           /* `producers` threads acquire(1)+release(1) on a
+                            semaphore of `permits` */
 };
 
 enum bench_pin {
@@ -142,9 +200,14 @@ struct bench_case {
     enum bench_kind kind;
     const struct bench_ops *ops;
     const char *scenario; /* spsc mpsc spmc mpmc pingpong latency
-                             select_rx timeout timeout_fired */
-    int producers;        /* BENCH_SELECT: also the number of channels */
-    int consumers;
+                             select_rx timeout timeout_fired; patterns:
+                             throughput latency fanin uncontended
+                             contended */
+    int producers;        /* BENCH_SELECT: also the number of channels;
+                             pool: submitters; sem: threads */
+    int consumers;        /* pool: workers; merge: 1; sem: 0 */
+    int inputs;           /* BENCH_MERGE: input channels; else 0 */
+    int permits;          /* BENCH_SEM: the semaphore's permits; else 0 */
     size_t cap;       /* as requested (the real one: ops->real_cap) */
     size_t msg;       /* bytes per message: 8 or 64 */
     enum bench_pin pin;
@@ -189,6 +252,13 @@ struct bench_case *bench_select_cases(const struct bench_config *cfg,
                                       size_t *n);
 void bench_select_run(const struct bench_case *c, struct bench_result *res);
 int bench_select_selftest(void);
+
+/* pattern_bench.c: the same three for the pool, merger and semaphore rows
+ * (kinds BENCH_POOL, BENCH_POOL_LATENCY, BENCH_MERGE, BENCH_SEM). */
+struct bench_case *bench_pattern_cases(const struct bench_config *cfg,
+                                       size_t *n);
+void bench_pattern_run(const struct bench_case *c, struct bench_result *res);
+int bench_pattern_selftest(void);
 
 /* ---- Reporting (report.c) --------------------------------------------- */
 

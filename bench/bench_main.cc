@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: MIT
 //
 // lfc_bench: the only C++ in lfchan. It registers the C workloads
-// (bench_cases() in chan_bench.c) with google-benchmark, one benchmark per
+// (bench_cases() in chan_bench.c, which appends select_bench.c's and
+// pattern_bench.c's rows) with google-benchmark, one benchmark per
 // (pattern, implementation, args), and hands every result back to the C
 // side for results.csv / summary.md. The C side knows nothing of C++.
+// Pattern rows (BM_pool_*, BM_merge_*, BM_sem_*) count tasks, values or
+// acquire+release pairs where channel rows count messages: their
+// Mmsg_per_s is millions of those per second.
 //
 // Time: each iteration is one full workload run; its wall-clock time from
 // the start barrier to the last receive is reported with

@@ -423,6 +423,11 @@ bench_run(const struct bench_case *c, struct bench_result *res)
         bench_select_run(c, res);
         return;
     }
+    if (c->kind == BENCH_POOL || c->kind == BENCH_POOL_LATENCY ||
+        c->kind == BENCH_MERGE || c->kind == BENCH_SEM) {
+        bench_pattern_run(c, res);
+        return;
+    }
     memset(res, 0, sizeof(*res));
     lfc_hist_init(&res->hist);
     res->ok = true;
@@ -814,6 +819,15 @@ bench_cases(const struct bench_config *cfg, size_t *n)
             bench_builder_append(&b, &sv[ii]);
         free(sv);
     }
+    /* Pool, merger and semaphore (pattern_bench.c, which applies cfg). */
+    {
+        size_t ns = 0;
+        struct bench_case *pv = bench_pattern_cases(cfg, &ns);
+
+        for (ii = 0; ii < ns; ii++)
+            bench_builder_append(&b, &pv[ii]);
+        free(pv);
+    }
     *n = b.n;
     return b.v;
 }
@@ -1001,5 +1015,6 @@ bench_selftest(void)
     for (i = 0; i < NELEM(all); i++)
         selftest_ops(all[i]);
     selftest_failures += bench_select_selftest();
+    selftest_failures += bench_pattern_selftest();
     return selftest_failures == 0;
 }

@@ -14,6 +14,11 @@
  * references for it, run only in the timeout rows: "lfchan-timer"
  * (lfc_timer_after, its channel in the select, lfc_timer_free: dequeued at
  * once) and "lfchan-until" (lfc_recv_until: no timer at all).
+ *
+ * Patterns (bench_pat_lfchan, "lfchan" only): lfc_pool_new_opts (pinned
+ * workers when the row asks) / lfc_pool_submit / lfc_pool_wait /
+ * lfc_pool_free; lfc_merge_new / lfc_merge_free over lfchan channels;
+ * lfc_sem_new / lfc_sem_acquire / lfc_sem_release / lfc_sem_free.
  */
 #include "bench.h"
 
@@ -183,6 +188,102 @@ l_recv_until(void *ch, void *out, int64_t timeout_ns)
     return lfc_recv_until(ch, out, lfc_now_ns() + timeout_ns);
 }
 
+/* ---- Patterns ----------------------------------------------------------- */
+
+static void *
+l_pool_new(unsigned workers, size_t cap, const int *cpus)
+{
+    struct lfc_pool_opts o = {
+        .workers = workers, .queue_capacity = cap, .name = "bench-pool"};
+    lfc_pool *p;
+    unsigned i;
+
+    if (cpus != NULL) {
+        for (i = 0; i < workers; i++)
+            if (cpus[i] < 0)
+                break;
+        /* lfc_pool pins every worker or none. */
+        if (i == workers) {
+            o.cpus = cpus;
+            o.ncpus = workers;
+        }
+    }
+    p = lfc_pool_new_opts(&o);
+    return p;
+}
+
+static int
+l_pool_submit(void *pool, void (*fn)(void *), void *arg)
+{
+    return lfc_pool_submit(pool, fn, arg);
+}
+
+static int
+l_pool_wait(void *pool)
+{
+    return lfc_pool_wait(pool);
+}
+
+static void
+l_pool_free(void *pool)
+{
+    lfc_pool_free(pool);
+}
+
+static void *
+l_merge_new(void **in, int n, void *out)
+{
+    if (n < 1) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return lfc_merge_new((lfc_chan **)in, (size_t)n, out);
+}
+
+static uint64_t
+l_merge_free(void *m)
+{
+    return lfc_merge_free(m);
+}
+
+static void *
+l_sem_new(int64_t permits)
+{
+    return lfc_sem_new(permits);
+}
+
+static int
+l_sem_acquire(void *s, int64_t n)
+{
+    return lfc_sem_acquire(s, n);
+}
+
+static int
+l_sem_release(void *s, int64_t n)
+{
+    return lfc_sem_release(s, n);
+}
+
+static void
+l_sem_free(void *s)
+{
+    lfc_sem_free(s);
+}
+
+const struct bench_pat_ops bench_pat_lfchan = {
+    .pool_new = l_pool_new,
+    .pool_submit = l_pool_submit,
+    .pool_wait = l_pool_wait,
+    .pool_free = l_pool_free,
+    .chan = &bench_ops_lfchan,
+    .merge_new = l_merge_new,
+    .merge_free = l_merge_free,
+    .sem_new = l_sem_new,
+    .sem_acquire = l_sem_acquire,
+    .sem_release = l_sem_release,
+    .sem_free = l_sem_free,
+};
+
 /* ---- The entries ------------------------------------------------------- */
 
 static void
@@ -205,7 +306,7 @@ spin_long(void)
 
 /* Select rows use the entries that have sel_new; timeout rows those that
  * have recv_timeout. */
-#define LFCHAN_OPS(nm, about_, setup_, sel_new_, recv_timeout_)              \
+#define LFCHAN_OPS(nm, about_, setup_, sel_new_, recv_timeout_, pat_)        \
     {                                                                        \
         .name = nm,                                                          \
         .about = about_,                                                     \
@@ -225,26 +326,27 @@ spin_long(void)
         .sel_off = l_sel_off,                                                \
         .sel_free = l_sel_free,                                              \
         .recv_timeout = recv_timeout_,                                       \
+        .pat = pat_,                                                         \
     }
 
 const struct bench_ops bench_ops_lfchan =
     LFCHAN_OPS("lfchan",
                "lfchan, default (adaptive) spin budget; timeouts: "
                "lfc_select over {channel, lfc_after(t)}, then lfc_chan_free",
-               spin_default, l_sel_new, l_recv_after);
+               spin_default, l_sel_new, l_recv_after, &bench_pat_lfchan);
 const struct bench_ops bench_ops_lfchan_spin0 =
     LFCHAN_OPS("lfchan-spin0", "lfchan, lfc_spin_set_limit(0): park at once",
-               spin_zero, NULL, NULL);
+               spin_zero, NULL, NULL, NULL);
 const struct bench_ops bench_ops_lfchan_spinlong =
     LFCHAN_OPS("lfchan-spin20000",
                "lfchan, lfc_spin_set_limit(20000): long fixed spin",
-               spin_long, NULL, NULL);
+               spin_long, NULL, NULL, NULL);
 const struct bench_ops bench_ops_lfchan_timer =
     LFCHAN_OPS("lfchan-timer",
                "lfchan, timeouts only: lfc_select over {channel, "
                "lfc_timer_chan(lfc_timer_after(t))}, then lfc_timer_free",
-               spin_default, NULL, l_recv_timer);
+               spin_default, NULL, l_recv_timer, NULL);
 const struct bench_ops bench_ops_lfchan_until =
     LFCHAN_OPS("lfchan-until",
                "lfchan, timeouts only: lfc_recv_until (no timer, no select)",
-               spin_default, NULL, l_recv_until);
+               spin_default, NULL, l_recv_until, NULL);

@@ -683,4 +683,5 @@ const struct bench_ops bench_ops_mutex = {
     .sel_off = m_sel_off,
     .sel_free = m_sel_free,
     .recv_timeout = m_recv_timeout,
+    .pat = &bench_pat_mutex, /* mutex_patterns.c */
 };

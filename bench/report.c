@@ -55,8 +55,21 @@ q_ns(const struct row *w, double q)
     return (double)lfc_hist_quantile(&w->r.hist, q);
 }
 
-static const char *kind_names[] = {"throughput", "pingpong", "latency",
-                                   "select",     "timeout",  "timeout_fired"};
+static const char *kind_names[] = {
+    "throughput",    "pingpong", "latency",      "select", "timeout",
+    "timeout_fired", "pool",     "pool_latency", "merge",  "sem"};
+_Static_assert(sizeof(kind_names) / sizeof(kind_names[0]) == BENCH_SEM + 1,
+               "a name for every enum bench_kind");
+
+/* Whether a and b are the same row but for the implementation. */
+static bool
+same_key(const struct bench_case *a, const struct bench_case *b)
+{
+    return a->kind == b->kind && !strcmp(a->scenario, b->scenario) &&
+           a->producers == b->producers && a->consumers == b->consumers &&
+           a->inputs == b->inputs && a->permits == b->permits &&
+           a->cap == b->cap && a->msg == b->msg && a->pin == b->pin;
+}
 
 /* The same row (everything but the implementation) as `k`, for impl. */
 static const struct row *
@@ -64,16 +77,9 @@ find(const struct row *k, const char *impl)
 {
     size_t i;
 
-    for (i = 0; i < nrows; i++) {
-        const struct bench_case *c = &rows[i].c;
-
-        if (c->kind == k->c.kind && !strcmp(c->scenario, k->c.scenario) &&
-            c->producers == k->c.producers &&
-            c->consumers == k->c.consumers && c->cap == k->c.cap &&
-            c->msg == k->c.msg && c->pin == k->c.pin &&
-            !strcmp(c->ops->name, impl))
+    for (i = 0; i < nrows; i++)
+        if (same_key(&rows[i].c, &k->c) && !strcmp(rows[i].c.ops->name, impl))
             return &rows[i];
-    }
     return NULL;
 }
 
@@ -112,15 +118,9 @@ first_of_key(size_t i)
 {
     size_t j;
 
-    for (j = 0; j < i; j++) {
-        const struct bench_case *a = &rows[j].c;
-        const struct bench_case *b = &rows[i].c;
-
-        if (a->kind == b->kind && !strcmp(a->scenario, b->scenario) &&
-            a->producers == b->producers && a->consumers == b->consumers &&
-            a->cap == b->cap && a->msg == b->msg && a->pin == b->pin)
+    for (j = 0; j < i; j++)
+        if (same_key(&rows[j].c, &rows[i].c))
             return false;
-    }
     return true;
 }
 
@@ -145,7 +145,7 @@ write_csv(const char *path)
     fprintf(f, "benchmark,kind,scenario,impl,producers,consumers,cap,"
                "real_cap,msg_bytes,pin,iterations,messages,wall_s,"
                "mmsg_per_s,cpu_s_per_Mmsg,ctxsw_per_msg,p50_ns,p99_ns,"
-               "p999_ns,max_ns,mean_ns,ok,error,note\n");
+               "p999_ns,max_ns,mean_ns,ok,error,note,inputs,permits\n");
     for (i = 0; i < nrows; i++) {
         const struct row *w = &rows[i];
         const struct bench_case *c = &w->c;
@@ -171,8 +171,8 @@ write_csv(const char *path)
             fprintf(f, ",,,,,");
         /* Messages never contain commas or quotes by construction, but be
          * safe: quote them. */
-        fprintf(f, "%d,\"%s\",\"%s\"\n", w->r.ok ? 1 : 0, w->r.err,
-                w->r.note);
+        fprintf(f, "%d,\"%s\",\"%s\",%d,%d\n", w->r.ok ? 1 : 0, w->r.err,
+                w->r.note, c->inputs, c->permits);
     }
     if (fclose(f) != 0) {
         perror(path);
@@ -656,6 +656,299 @@ write_timeouts(FILE *f)
     fprintf(f, "\n");
 }
 
+/* ---- Patterns ----------------------------------------------------------- */
+
+/* The throughput ratio of lfchan over `base` and, with cpu, the CPU ratio:
+ * cells, or dashes when either row is missing or failed. */
+static void
+cells_ratio(FILE *f, const struct row *l, const struct row *base, bool cpu)
+{
+    if (good(l) && good(base)) {
+        cell_ratio(f, mmsg_s(l), mmsg_s(base));
+        if (cpu)
+            fprintf(f, " %.2f |",
+                    cpu_per_m(base) > 0 ? cpu_per_m(l) / cpu_per_m(base) : 0.0);
+    } else {
+        fprintf(f, cpu ? " - | - |" : " - |");
+    }
+}
+
+static double
+ctxsw_per_k(const struct row *w)
+{
+    return w->r.msgs ? (double)w->r.ctxsw / (double)w->r.msgs * 1e3 : 0.0;
+}
+
+static void
+write_pool(FILE *f)
+{
+    static const double qs[] = {0.5, 0.99};
+    const struct row *lat = first_of_kind(BENCH_POOL_LATENCY);
+    size_t i;
+    size_t q;
+
+    if (first_of_kind(BENCH_POOL) != NULL) {
+        fprintf(f, "### Worker pool, empty tasks\n\n"
+                   "S submitters submit empty tasks (each counts itself, "
+                   "and every task is checked to have run exactly once) to "
+                   "a pool of W workers with a queue of 1024 tasks; the "
+                   "last submitter then waits for the pool. lfchan: "
+                   "lfc_pool; mutex: W threads over the mutex channel, a "
+                   "counter and a condition variable for the wait. Million "
+                   "tasks per second [CPU-seconds per million tasks]; "
+                   "lfchan/mutex: throughput ratio (bold when lfchan is "
+                   "slower); CPU: lfchan's CPU per task over the mutex "
+                   "pool's; context switches per 1000 tasks (whole "
+                   "process).\n\n"
+                   "| submitters | workers | pin | lfchan | mutex | "
+                   "lfchan/mutex | CPU lfchan/mutex | ctx sw/1k tasks "
+                   "lfchan / mutex |\n|---|---|---|---|---|---|---|---|\n");
+        for (i = 0; i < nrows; i++) {
+            const struct row *w = &rows[i];
+            const struct row *l;
+            const struct row *m;
+
+            if (w->c.kind != BENCH_POOL || !first_of_key(i))
+                continue;
+            l = find(w, "lfchan");
+            m = find(w, "mutex");
+            fprintf(f, "| %d | %d | %s |", w->c.producers, w->c.consumers,
+                    bench_pin_name(w->c.pin));
+            cell_tp(f, l);
+            cell_tp(f, m);
+            cells_ratio(f, l, m, true);
+            if (good(l) && good(m))
+                fprintf(f, " %.3g / %.3g |\n", ctxsw_per_k(l), ctxsw_per_k(m));
+            else
+                fprintf(f, " - |\n");
+        }
+        fprintf(f, "\n");
+    }
+    if (lat == NULL)
+        return;
+    fprintf(f,
+            "### Worker pool latency, submit to task start\n\n"
+            "One submitter, sleeping between submits, offers %" PRIu64
+            " empty tasks per second to %d workers (lightly loaded); "
+            "each task records when it started, against the time its "
+            "submit was called. p50 / p99 [CPU-seconds per million "
+            "tasks: what idling between tasks costs]; mutex/lfchan: "
+            "ratio of the mutex pool's percentile over lfchan's (bold "
+            "when lfchan is worse).\n\n"
+            "| pin | lfchan | mutex | mutex/lfchan (p50) | "
+            "mutex/lfchan (p99) |\n|---|---|---|---|---|\n",
+            lat->c.rate, lat->c.consumers);
+    for (i = 0; i < nrows; i++) {
+        const struct row *w = &rows[i];
+        const struct row *v[2];
+        size_t k;
+
+        if (w->c.kind != BENCH_POOL_LATENCY || !first_of_key(i))
+            continue;
+        v[0] = find(w, "lfchan");
+        v[1] = find(w, "mutex");
+        fprintf(f, "| %s |", bench_pin_name(w->c.pin));
+        for (k = 0; k < 2; k++) {
+            if (v[k] == NULL) {
+                fprintf(f, " n/a |");
+                continue;
+            }
+            if (!good(v[k])) {
+                fprintf(f, " **FAILED** |");
+                continue;
+            }
+            for (q = 0; q < NELEM(qs); q++) {
+                char a[32];
+
+                fmt_ns(a, sizeof(a), q_ns(v[k], qs[q]));
+                fprintf(f, q ? " / %s" : " %s", a);
+            }
+            fprintf(f, " [%.3g] |", cpu_per_m(v[k]));
+        }
+        for (q = 0; q < NELEM(qs); q++) {
+            if (good(v[0]) && good(v[1]))
+                cell_ratio(f, q_ns(v[1], qs[q]), q_ns(v[0], qs[q]));
+            else
+                fprintf(f, " - |");
+        }
+        fprintf(f, "\n");
+    }
+    fprintf(f, "\n");
+}
+
+static void
+write_merge(FILE *f)
+{
+    size_t i;
+
+    if (first_of_kind(BENCH_MERGE) == NULL)
+        return;
+    fprintf(f, "### Fan-in merger\n\n"
+               "K input channels (capacity 1024) fed by min(K, 8) "
+               "producer threads (for 64 inputs, 8 each), merged into one "
+               "channel (capacity 1024) read by one consumer; 8-byte "
+               "values, verified exactly once and in order per input. "
+               "lfchan: lfc_merge (one select thread up to 31 inputs, a "
+               "tree of them above); mutex: one thread selecting over the "
+               "inputs with the mutex channel's select; mutex-threads: a "
+               "forwarding thread per input. Million values per second "
+               "[CPU-seconds per million values]; ratios: lfchan's "
+               "throughput over each baseline's (bold when lfchan is "
+               "slower); CPU: lfchan's CPU per value over the mutex "
+               "merger's.\n\n"
+               "| inputs | producers | pin | lfchan | mutex | mutex-threads | "
+               "lfchan/mutex | CPU lfchan/mutex | lfchan/mutex-threads |\n"
+               "|---|---|---|---|---|---|---|---|---|\n");
+    for (i = 0; i < nrows; i++) {
+        const struct row *w = &rows[i];
+        const struct row *l;
+
+        if (w->c.kind != BENCH_MERGE || !first_of_key(i))
+            continue;
+        l = find(w, "lfchan");
+        fprintf(f, "| %d | %d | %s |", w->c.inputs, w->c.producers,
+                bench_pin_name(w->c.pin));
+        cell_tp(f, l);
+        cell_tp(f, find(w, "mutex"));
+        cell_tp(f, find(w, "mutex-threads"));
+        cells_ratio(f, l, find(w, "mutex"), true);
+        cells_ratio(f, l, find(w, "mutex-threads"), false);
+        fprintf(f, "\n");
+    }
+    fprintf(f, "\n");
+}
+
+static void
+write_sem(FILE *f)
+{
+    size_t i;
+
+    if (first_of_kind(BENCH_SEM) == NULL)
+        return;
+    fprintf(f, "### Semaphore, acquire(1) + release(1)\n\n"
+               "T threads loop on acquire(1), a critical section (a "
+               "counter of threads inside, checked against the permits; "
+               "with 1 permit also a non-atomic counter, checked at the "
+               "end), release(1). lfchan: lfc_sem (FIFO); mutex: a "
+               "counting semaphore from a mutex and a condition variable "
+               "(not FIFO: a running thread takes free permits before "
+               "sleeping ones); sem_t: POSIX sem_wait / sem_post (not "
+               "FIFO). Million acquire+release pairs per second "
+               "[CPU-seconds per million]; ratios: lfchan's throughput "
+               "over each baseline's (bold when lfchan is slower), and "
+               "lfchan's CPU per pair over theirs.\n\n"
+               "| threads | permits | pin | lfchan | mutex | sem_t | "
+               "lfchan/mutex | CPU lfchan/mutex | lfchan/sem_t | "
+               "CPU lfchan/sem_t |\n"
+               "|---|---|---|---|---|---|---|---|---|---|\n");
+    for (i = 0; i < nrows; i++) {
+        const struct row *w = &rows[i];
+        const struct row *l;
+
+        if (w->c.kind != BENCH_SEM || !first_of_key(i))
+            continue;
+        l = find(w, "lfchan");
+        fprintf(f, "| %d | %d | %s |", w->c.producers, w->c.permits,
+                bench_pin_name(w->c.pin));
+        cell_tp(f, l);
+        cell_tp(f, find(w, "mutex"));
+        cell_tp(f, find(w, "sem_t"));
+        cells_ratio(f, l, find(w, "mutex"), true);
+        cells_ratio(f, l, find(w, "sem_t"), true);
+        fprintf(f, "\n");
+    }
+    fprintf(f, "\n");
+}
+
+static void
+write_patterns(FILE *f)
+{
+    if (first_of_kind(BENCH_POOL) == NULL &&
+        first_of_kind(BENCH_POOL_LATENCY) == NULL &&
+        first_of_kind(BENCH_MERGE) == NULL && first_of_kind(BENCH_SEM) == NULL)
+        return;
+    fprintf(f, "## Patterns\n\n"
+               "lfchan's pool, merger and semaphore against the same "
+               "patterns built from pthread mutexes and condition "
+               "variables (bench/mutex_patterns.c) and POSIX sem_t. "
+               "Unpinned unless the pin column says otherwise.\n\n");
+    write_pool(f);
+    write_merge(f);
+    write_sem(f);
+}
+
+/* The pattern rows where lfchan is behind a baseline: lines into f, and
+ * how many. */
+static int
+behind_patterns(FILE *f)
+{
+    static const char *const bases[] = {"mutex", "mutex-threads", "sem_t"};
+    static const double qs[] = {0.5, 0.99};
+    static const char *const ql[] = {"p50", "p99"};
+    size_t i;
+    size_t k;
+    int n = 0;
+
+    for (i = 0; i < nrows; i++) {
+        const struct row *l = &rows[i];
+        char what[96];
+
+        if (strcmp(l->c.ops->name, "lfchan") || !good(l))
+            continue;
+        switch (l->c.kind) {
+        case BENCH_POOL:
+            snprintf(what, sizeof(what), "pool, %d submitter%s, %d worker%s",
+                     l->c.producers, l->c.producers > 1 ? "s" : "",
+                     l->c.consumers, l->c.consumers > 1 ? "s" : "");
+            break;
+        case BENCH_POOL_LATENCY:
+            snprintf(what, sizeof(what),
+                     "pool latency, %d workers, %" PRIu64 " tasks/s",
+                     l->c.consumers, l->c.rate);
+            break;
+        case BENCH_MERGE:
+            snprintf(what, sizeof(what), "merger, %d inputs", l->c.inputs);
+            break;
+        case BENCH_SEM:
+            snprintf(what, sizeof(what), "semaphore, %d thread%s, %d permit%s",
+                     l->c.producers, l->c.producers > 1 ? "s" : "",
+                     l->c.permits, l->c.permits > 1 ? "s" : "");
+            break;
+        default:
+            continue;
+        }
+        for (k = 0; k < NELEM(bases); k++) {
+            const struct row *b = find(l, bases[k]);
+            size_t q;
+
+            if (!good(b))
+                continue;
+            if (l->c.kind != BENCH_POOL_LATENCY) {
+                if (mmsg_s(l) >= mmsg_s(b))
+                    continue;
+                fprintf(f, "- %s pin:%s: %.3g vs %s %.3g Mops/s (%.2fx)\n",
+                        what, bench_pin_name(l->c.pin), mmsg_s(l), bases[k],
+                        mmsg_s(b), mmsg_s(l) / mmsg_s(b));
+                n++;
+                continue;
+            }
+            for (q = 0; q < NELEM(qs); q++) {
+                char a[32];
+                char c[32];
+
+                if (q_ns(l, qs[q]) <= q_ns(b, qs[q]))
+                    continue;
+                fmt_ns(a, sizeof(a), q_ns(l, qs[q]));
+                fmt_ns(c, sizeof(c), q_ns(b, qs[q]));
+                fprintf(f, "- %s pin:%s: %s %s vs %s %s\n", what,
+                        bench_pin_name(l->c.pin), ql[q], a, bases[k], c);
+                n++;
+            }
+        }
+    }
+    return n;
+}
+
 static void
 write_spin(FILE *f)
 {
@@ -720,6 +1013,12 @@ write_behind(FILE *f)
 
     fprintf(f, "## Where lfchan (default) is slower than the mutex "
                "channel\n\n");
+    if (first_of_kind(BENCH_POOL) != NULL ||
+        first_of_kind(BENCH_POOL_LATENCY) != NULL ||
+        first_of_kind(BENCH_MERGE) != NULL || first_of_kind(BENCH_SEM) != NULL)
+        fprintf(f, "Pattern rows (pool, merger, semaphore) are compared "
+                   "with each of their baselines: the mutex versions, "
+                   "mutex-threads and sem_t.\n\n");
     for (i = 0; i < nrows; i++) {
         const struct row *w = &rows[i];
         const struct row *l;
@@ -786,6 +1085,7 @@ write_behind(FILE *f)
             n++;
         }
     }
+    n += behind_patterns(f);
     if (n == 0)
         fprintf(f, "None in this run.\n");
     fprintf(f, "\n");
@@ -881,12 +1181,12 @@ write_notes(FILE *f)
 static bool
 write_summary(const char *path, const char *machine_md, const char *cmdline)
 {
-    const struct bench_ops *impls[] = {&bench_ops_lfchan, &bench_ops_mutex,
-                                       &bench_ops_ckring, &bench_ops_wfcq,
-                                       &bench_ops_lfchan_spin0,
-                                       &bench_ops_lfchan_spinlong,
-                                       &bench_ops_lfchan_timer,
-                                       &bench_ops_lfchan_until};
+    const struct bench_ops *impls[] = {
+        &bench_ops_lfchan,        &bench_ops_mutex,
+        &bench_ops_ckring,        &bench_ops_wfcq,
+        &bench_ops_lfchan_spin0,  &bench_ops_lfchan_spinlong,
+        &bench_ops_lfchan_timer,  &bench_ops_lfchan_until,
+        &bench_ops_mutex_threads, &bench_ops_semt};
     FILE *f = fopen(path, "w");
     size_t k;
 
@@ -911,6 +1211,7 @@ write_summary(const char *path, const char *machine_md, const char *cmdline)
     write_latency(f);
     write_select(f);
     write_timeouts(f);
+    write_patterns(f);
     write_spin(f);
     write_behind(f);
     write_behind_refs(f);

@@ -12,15 +12,18 @@
 # and writes bench/results/<YYYYmmdd-HHMMSS>/ (or --out DIR):
 #   benchmark-<host>-<commit>.json  google-benchmark's JSON
 #   results.csv                     one row per benchmark
-#   summary.md                      tables, ratios to the mutex channel,
-#                                   the targets, the machine
+#   summary.md                      tables, ratios to the mutex channel
+#                                   (patterns: to their mutex and sem_t
+#                                   versions), the targets, the machine
 #   *.png (and the *.dat behind them) charts, when gnuplot is installed
 #   console.log, machine.md
 # then prints the summary and the machine.
 #
 #   (default)   about 4.5-6.5 minutes on 2 cores: 1M messages per row or
 #               0.75 s (select and timeout rows: 0.5 s, timeouts that fire:
-#               0.25 s)
+#               0.25 s; pool, merger and semaphore rows, --filter
+#               'BM_(pool|merge|sem)_': 1M tasks or values, 2M acquires, or
+#               0.5 s, about 15 s in all)
 #   --quick     under a minute: 100k messages or 0.1 s per row, every row
 #               unpinned plus a few split/same rows (CI's smoke check:
 #               every benchmark must verify; no speed is asserted)
@@ -40,7 +43,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 
 usage() {
-    sed -n '4,33p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    sed -n '4,36p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 mode=default
