@@ -56,6 +56,11 @@ lfc_store_rel_u64(uint64_t *p, uint64_t v)
 {
     LFC__STORE(p, v, __ATOMIC_RELEASE);
 }
+static inline void
+lfc_store_rlx_u64(uint64_t *p, uint64_t v)
+{
+    LFC__STORE(p, v, __ATOMIC_RELAXED);
+}
 static inline int
 lfc_load_rlx_int(const int *p)
 {
@@ -185,6 +190,11 @@ static inline void
 lfc_store_rel_u64(uint64_t *p, uint64_t v)
 {
     ck_pr_fence_release();
+    ck_pr_store_64(p, v);
+}
+static inline void
+lfc_store_rlx_u64(uint64_t *p, uint64_t v)
+{
     ck_pr_store_64(p, v);
 }
 static inline int

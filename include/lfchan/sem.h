@@ -9,10 +9,14 @@
  *   lfc_sem_release(s, 2);
  *   lfc_sem_free(s);
  *
- * Fairness: waiters are served in arrival order. A waiter for n permits
- * at the head of the queue holds up everyone behind it until n are free,
- * so a large request is never starved by a stream of small ones; and an
- * acquire (or try_acquire) never overtakes a waiter already queued.
+ * Fairness: waiters are served in arrival order, and no waiter starves.
+ * A running thread may take free permits ahead of sleeping waiters
+ * (barging, as mutexes do: it keeps a contended semaphore off the futex),
+ * but never when the oldest waiter needs more than are free, so a large
+ * request is not starved by a stream of small ones. A waiter kept waiting
+ * by barging threads for more than 1 ms switches the semaphore to strict
+ * hand-off (permits go to waiters in order, nobody barges) until a waiter
+ * is served promptly again (Go's sync.Mutex starvation mode).
  *
  * Cost: an acquire or release that finds no waiter is one atomic
  * compare-and-swap and makes no system call. A blocked acquire spins
@@ -42,8 +46,8 @@ extern "C" {
 
 typedef struct lfc_sem lfc_sem;
 
-/* The most permits a semaphore can have (2^62 - 1). */
-#define LFC_SEM_MAX (((int64_t)1 << 62) - 1)
+/* The most permits a semaphore can have (2^61 - 1). */
+#define LFC_SEM_MAX (((int64_t)1 << 61) - 1)
 
 /*
  * lfc_sem_new - a semaphore with `permits` permits, all free.
@@ -63,8 +67,9 @@ LFC_API lfc_sem *lfc_sem_new(int64_t permits);
 LFC_API int lfc_sem_acquire(lfc_sem *s, int64_t n);
 
 /*
- * lfc_sem_try_acquire - take n permits if they are free now and nobody is
- * queued before us.
+ * lfc_sem_try_acquire - take n permits if they are free now and barging is
+ * allowed (see Fairness: not when the oldest waiter needs more than are
+ * free, nor in hand-off mode).
  *
  * Returns: LFC_OK; LFC_AGAIN (nothing taken); LFC_EINVAL as lfc_sem_acquire.
  * Blocks: never.
