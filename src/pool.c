@@ -21,30 +21,57 @@
  * count would reach the snapshot with the earlier task still running.
  * Waiting for "nothing outstanding" (Go's WaitGroup) is right but may
  * never return while other threads keep submitting. So outstanding tasks
- * are counted in two counters, pending[0] and pending[1], as sleepable
- * RCU counts its readers (Linux's SRCU; userspace-rcu's two-phase grace
- * period): a submit adds 1 to pending[phase] before it sends, the task
- * carries that phase, and whoever finishes it (the worker after running
- * it, the submit itself if the send failed, lfc_pool_shutdown_now after
- * handing it back) subtracts 1. A task whose submit returned before
- * lfc_pool_wait began keeps its counter >= 1 until it is finished, so
- * once the waiter has seen each counter at 0 (at any moments after it
- * began), every such task is finished. New submits add to
- * pending[phase]. With c the phase when it starts, the waiter first waits
- * for pending[!c], which no new submit uses: only tasks counted before
- * the previous wait flipped the phase, and stragglers (below), are left
- * in it. Then it flips phase to !c and waits for pending[c], to which
- * from then on only stragglers add: submits that read the phase before
- * the flip, at most one per submitting thread. So a steady stream of
- * submits cannot keep a wait from returning; it waits at most for the
- * tasks submitted during its first step as well.
+ * are counted in two phases, 0 and 1, as sleepable RCU counts its readers
+ * (Linux's SRCU; userspace-rcu's two-phase grace period): a submit counts
+ * its task in phase `phase` before it sends, the task carries that phase,
+ * and whoever finishes it (the worker after running it, the submit itself
+ * if the send failed, lfc_pool_shutdown_now after handing it back) counts
+ * the finish in the same phase.
+ *
+ * The counts are split, as SRCU splits its lock and unlock counts per
+ * CPU, so that no line bounces between submitters and workers on every
+ * task (one shared counter, added to by the submitter and subtracted from
+ * by the worker, cost 4-5x the throughput of the bare channel):
+ *   - add[ph] in the submitting thread's CPU stripe (RMW; a submitter's
+ *     stripe stays in its own cache);
+ *   - done[ph] per worker, written only by that worker (load + release
+ *     store, no RMW);
+ *   - fin[ph] in the finishing thread's stripe, for failed submits and
+ *     hand-backs (RMW; rare).
+ * Phase ph is idle (phase_idle()) when F == A, where F is the sum of every
+ * done[ph] and fin[ph], read first (acquire), and A the sum of every
+ * add[ph], read after. Why that means what the waiter needs: each finish
+ * that F counts was preceded by its task's add, which happens-before the
+ * finish (program order, or send -> receive), so our acquire load of the
+ * finish count orders that add before our later loads of A: A counts it.
+ * So the tasks whose finishes F counts are among the tasks A counts, one
+ * finish per task; F == A then means every task A counts has finished.
+ * And A counts every task of phase ph whose submit returned before the
+ * wait began (its add happens-before our loads). Hence: once the waiter
+ * has seen each phase idle (at any moments after it began), every task
+ * submitted before it began has finished, and since the acquire loads
+ * read the finish counts, their effects happen-before its return.
+ * Summing in the other order would be wrong: a task submitted after A was
+ * read could finish before F is read and stand in for an earlier task.
+ *
+ * New submits count in phase `phase`. With c the phase when it starts,
+ * the waiter first waits for phase !c to be idle, which no new submit
+ * uses: only tasks counted before the previous wait flipped the phase,
+ * and stragglers (below), are left in it. Then it flips phase to !c and
+ * waits for phase c, to which from then on only stragglers add: submits
+ * that read the phase before the flip, at most one per submitting thread.
+ * So a steady stream of submits cannot keep a wait from returning; it
+ * waits at most for the tasks submitted during its first step as well.
  * Waiters hold wait_mu, so two of them never flip against each other.
  *
- * A counter's waiter parks on idle_ec (park.c's event count): it
- * announces, rechecks the counter, sleeps. Whoever takes a counter from 1
- * to 0 executes a seqcst fence and signals idle_ec; since that check of
- * idle_ec.waiters is one load, finishing a task with nobody waiting costs
- * one atomic add, no lock and no system call.
+ * A phase's waiter parks on idle_ec[ph] (park.c's event count): it
+ * announces, rechecks, sleeps. Every finish of a phase-ph task is
+ * followed by a seqcst fence and a signal of idle_ec[ph], which is one
+ * load of idle_ec[ph].waiters when nobody is parked there: a worker pays
+ * two plain stores, a fence and that load per task, on lines nobody else
+ * writes. While a waiter is parked, each finish of its phase wakes it to
+ * re-sum (wake-ups coalesce in park.c's PENDING bit until it has looked);
+ * the waiter's spin phase usually ends the wait before it parks.
  *
  * Shutdown now: the winner of the `stopped` CAS closes the queue, so no
  * submit can enqueue any more (chan.h), then receives everything left with
@@ -60,46 +87,52 @@
  * and lets the workers drain it.
  *
  * Invariants:
- *   - pending[0] + pending[1] counts the tasks between the start of their
- *     submit and their finish (run, handed back, or send failed); each
- *     task is counted in exactly one, its `phase`. Every add happens-before
- *     the matching subtract, so no counter goes below 0 (asserted).
- *   - Every modification of pending[] is an RMW, so a load that reads 0
- *     reads the end of a release sequence that contains every earlier
- *     finish: an acquire load of 0 makes all those tasks' effects visible.
+ *   - A task is counted in exactly one add[ph] (its `phase`), from the
+ *     start of its submit, and its finish in exactly one done[ph] or
+ *     fin[ph] of the same phase. Every add happens-before the matching
+ *     finish, so summing finishes first and adds second gives F <= A
+ *     (asserted).
+ *   - Counters only grow (free-running; compared only for equality and
+ *     through their unsigned difference).
  *   - `stopped` goes from OPEN to STOPPED once, by CAS; the queue is closed
  *     only after it (shutdown_now) or by lfc_pool_free.
- *   - Per worker, started >= completed, each written only by the worker;
- *     `returned` is written by the worker before it exits and read only
- *     after pthread_join.
+ *   - Per worker, started >= done[0] + done[1], each written only by the
+ *     worker; `returned` is written by the worker before it exits and read
+ *     only after pthread_join.
  *
  * Field table:
  *   | field            | written by                     | read by    | order  |
  *   |------------------|--------------------------------|------------|--------|
  *   | queue, workers,  | lfc_pool_new_opts              | all        | -      |
- *   | nworkers         |                                |            |        |
+ *   | stripes, nworkers|                                |            |        |
+ *   | nstripes         |                                |            |        |
  *   | stopped          | shutdown_now (CAS)             | workers,   | rlx    |
  *   |                  |                                | free       |        |
  *   | phase            | lfc_pool_wait, under wait_mu   | submitters | rlx    |
- *   | pending[2]       | submitters (+1); workers,      | waiters    | seqcst |
- *   |                  | failed submits, shutdown (-1)  |            | RMW/acq|
- *   | submitted        | submitters (RMW)               | stats      | rlx*   |
+ *   | st.add[2]        | submitters (RMW)               | waiters,   | seqcst |
+ *   |                  |                                | stats      | RMW/rlx|
+ *   | st.fin[2]        | failed submits, shutdown (RMW) | waiters    | seqcst |
+ *   |                  |                                |            | RMW/acq|
+ *   | st.failed        | failed submits (RMW)           | stats      | rmw/acq|
+ *   | w.done[2]        | that worker (load + rel store) | waiters,   | rel/acq|
+ *   |                  |                                | stats      |        |
+ *   | w.started        | that worker (load + rel store) | stats      | rel/acq|
  *   | dropped          | the shutdown_now thread        | stats      | rel/acq|
- *   | w.started,       | that worker (load + store)     | stats      | rel/acq|
- *   | w.completed      |                                |            |        |
  *   | w.returned       | that worker, before exiting    | joiner     | join   |
- *   | idle_ec          | see park.c                     |            |        |
- *   (* a seqcst add: lfc_atomic.h has no weaker 64-bit one.)
+ *   | idle_ec[2]       | see park.c                     |            |        |
+ *   (RMWs are seqcst adds: lfc_atomic.h has no weaker 64-bit one.)
  *
  * Wake-up argument: a waiter sleeps only after lfc__ec_wait() announced it
- * (seqcst RMW, fence) and then read its counter != 0. The subtract that
- * takes the counter to 0 is a seqcst RMW followed by a seqcst fence and a
- * load of idle_ec.waiters: by park.c's store-buffering argument either
- * the waiter's recheck reads 0, or the load sees the announce and the
- * broadcast wakes it. Only a 1 -> 0 subtract can make "counter == 0" true,
- * and every one of them signals. A later add (a straggler) can make the
- * counter nonzero again; the waiter then sleeps until the next 1 -> 0,
- * which comes because every straggler finishes.
+ * on idle_ec[ph] (seqcst RMW, fence) and then found phase ph not idle.
+ * Every finish of a phase-ph task publishes its count (release store or
+ * RMW), executes a seqcst fence and loads idle_ec[ph].waiters
+ * (signal_finished()): by park.c's store-buffering argument either the
+ * waiter's recheck sees that finish, or the load sees the announce and
+ * the signal wakes it (one waiter at most, so a wake-one suffices, and a
+ * coalesced one is taken by that waiter's next look). Only a finish can
+ * make phase ph idle (an add never does), and every one signals. A later
+ * add (a straggler) can make it busy again; the waiter then sleeps until
+ * that task's finish, which signals.
  */
 #define _GNU_SOURCE /* pthread_setname_np, pthread_attr_setaffinity_np */
 #include <errno.h>
@@ -111,6 +144,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lfchan/chan.h"
 #include "lfchan/pool.h"
@@ -123,52 +157,62 @@
 struct task {
     lfc_pool_task_fn fn;
     void *arg;
-    uint32_t phase; /* the pending[] counter that counts this task */
+    uint32_t phase; /* the phase whose counters count this task */
 };
 
 /* One worker; on its own cache lines, since it writes its counters. */
 struct worker {
     LFC_CACHE_ALIGNED uint64_t started; /* this worker (load + rel store) */
-    uint64_t completed;                 /* this worker (load + rel store) */
-    lfc_pool *pool;                     /* read-only */
-    pthread_t thread;                   /* creator; read by the joiner */
+    uint64_t done[2]; /* tasks of each phase it ran; this worker (load + rel
+                         store) */
+    lfc_pool *pool;   /* read-only */
+    pthread_t thread; /* creator; read by the joiner */
     struct task returned; /* this worker, before exiting; joiner */
     bool has_returned;    /* as returned */
+};
+
+/* Submit-side counts, one stripe per CPU (modulo nstripes), so submitters
+ * on different CPUs never share a line and a stripe bounces only between
+ * threads that take turns on one CPU. Any thread may update any stripe
+ * (RMW); only sums over all stripes mean anything. */
+struct stripe {
+    LFC_CACHE_ALIGNED uint64_t add[2]; /* submits, by phase (RMW) */
+    uint64_t fin[2]; /* failed submits and hand-backs, by phase (RMW) */
+    uint64_t failed; /* failed submits (RMW); for lfc_pool_stats */
 };
 
 enum { POOL_OPEN = 0, POOL_STOPPED = 1 };
 
 struct lfc_pool {
     /* Read-mostly: read on every submit or task, written once or rarely. */
-    lfc_chan *queue;        /* read-only after new */
-    struct worker *workers; /* read-only after new */
-    unsigned nworkers;      /* read-only after new */
-    uint32_t stopped;       /* POOL_OPEN/STOPPED; shutdown_now (CAS) */
-    uint32_t phase;         /* lfc_pool_wait, under wait_mu */
-    uint64_t dropped;       /* the shutdown_now thread (load + rel store) */
+    lfc_chan *queue;         /* read-only after new */
+    struct worker *workers;  /* read-only after new */
+    struct stripe *stripes;  /* read-only after new (the pointer) */
+    unsigned nworkers;       /* read-only after new */
+    unsigned nstripes;       /* read-only after new; a power of two */
+    uint32_t stopped;        /* POOL_OPEN/STOPPED; shutdown_now (CAS) */
+    uint32_t phase;          /* lfc_pool_wait, under wait_mu */
+    uint64_t dropped;        /* the shutdown_now thread (load + rel store) */
 
-    /* Outstanding tasks by phase: submitters and finishers (RMW). */
-    LFC_CACHE_ALIGNED uint64_t pending[2];
-
-    /* Submitters only. */
-    LFC_CACHE_ALIGNED uint64_t submitted; /* submitters (RMW) */
-
-    /* Waiters: written only while someone waits. */
-    LFC_CACHE_ALIGNED struct lfc_ec idle_ec; /* waiters park here */
-    struct lfc_spin idle_spin;               /* waiters' spin budget */
-    pthread_mutex_t wait_mu;                 /* one lfc_pool_wait at a time */
+    /* Waiters: written only while someone waits. One event count per
+     * phase, so that finishing a task of the phase nobody waits for never
+     * wakes the waiter. */
+    LFC_CACHE_ALIGNED struct lfc_ec idle_ec[2]; /* waiters park here */
+    struct lfc_spin idle_spin;                  /* waiters' spin budget */
+    pthread_mutex_t wait_mu; /* one lfc_pool_wait at a time */
 };
 
-_Static_assert(offsetof(struct lfc_pool, pending) % LFC_CACHELINE == 0 &&
-                   offsetof(struct lfc_pool, pending) >
+_Static_assert(offsetof(struct lfc_pool, idle_ec) % LFC_CACHELINE == 0 &&
+                   offsetof(struct lfc_pool, idle_ec) >
                        offsetof(struct lfc_pool, dropped),
-               "pending must not share the read-mostly line");
-_Static_assert(offsetof(struct lfc_pool, submitted) -
-                       offsetof(struct lfc_pool, pending) >=
-                   LFC_CACHELINE,
-               "submitted must not share the pending line");
+               "the event counts must not share the read-mostly line");
 _Static_assert(sizeof(struct worker) % LFC_CACHELINE == 0,
                "each worker on its own lines");
+_Static_assert(sizeof(struct stripe) % LFC_CACHELINE == 0,
+               "each stripe on its own line");
+
+/* Stripes: CPUs rounded up to a power of two, at most this many. */
+#define POOL_MAX_STRIPES 64u
 
 /* The pool whose task (or drop callback) this thread is running, if any:
  * lets wait, shutdown_now and free refuse to wait for themselves. */
@@ -182,39 +226,91 @@ own_counter_bump(uint64_t *c)
 {
     /* ORDER rlx: we are the only writer, so we read our own last store. */
     uint64_t n = lfc_load_rlx_u64(c);
-    /* ORDER rel: pairs with the acq load in lfc_pool_stats(); a reader
-     * that sees this value sees our earlier counter stores too. */
+    /* ORDER rel: pairs with the acq loads in lfc_pool_stats() and, for
+     * done[], phase_idle(); a reader that sees this value sees all we did
+     * before (the task that just ran, our earlier counter stores). */
     lfc_store_rel_u64(c, n + 1);
 }
 
-/* A try function for lfc__ec_wait: whether *counter (a pending[]) is 0. */
-static int
-counter_idle(void *counter)
+/* This thread's stripe: its current CPU's (a hint: only spreads the
+ * lines; any stripe is correct). sched_getcpu() is a read of the rseq
+ * area in glibc >= 2.35. */
+static struct stripe *
+my_stripe(lfc_pool *p)
 {
-    /* ORDER acq: pairs with the seqcst (release) subtracts in
-     * pending_done(); reading 0 makes every finished task's effects
-     * visible (the RMWs form one release sequence). */
-    return lfc_load_acq_u64(counter) == 0 ? LFC_OK : LFC_AGAIN;
+    int cpu = sched_getcpu();
+    return &p->stripes[cpu < 0 ? 0 : (unsigned)cpu & (p->nstripes - 1)];
 }
 
-/* A task counted in pending[phase] is finished: it ran, was handed back,
- * or its submit failed. The one that takes the counter to 0 wakes the
- * waiter, if any. */
-static void
-pending_done(lfc_pool *p, uint32_t phase)
+struct idle_arg {
+    lfc_pool *p;
+    uint32_t ph;
+};
+
+/*
+ * A try function for lfc__ec_wait: LFC_OK if every task counted in phase
+ * ph when we read the submit counts has finished. Finishes are summed
+ * first (acquire), then submits: see "Waiting" in the design block for why
+ * equal sums mean that, and why reading them in this order matters.
+ */
+static int
+phase_idle(void *arg)
 {
-    /* ORDER seqcst: the release half publishes the task's effects to the
-     * acq load in counter_idle(); the store half is the publication of
-     * park.c's store-buffering pair, ordered by the fence below. */
-    uint64_t old = lfc_faa_seqcst_u64(&p->pending[phase], (uint64_t)-1);
-    LFC_ASSERT(old != 0);
-    if (old == 1) {
-        /* ORDER seqcst: our subtract before the load of idle_ec.waiters
-         * (store→load); pairs with the announce-then-recheck in
-         * lfc__ec_wait(). */
-        lfc_fence_seqcst();
-        lfc__ec_broadcast_fenced(&p->idle_ec, NULL);
+    const struct idle_arg *a = arg;
+    lfc_pool *p = a->p;
+    uint32_t ph = a->ph;
+    uint64_t fin = 0;
+    uint64_t add = 0;
+
+    for (unsigned i = 0; i < p->nworkers; i++) {
+        /* ORDER acq: pairs with the rel store in own_counter_bump() from
+         * run_task(); the tasks' effects, and their adds, happen-before
+         * our loads below. */
+        fin += lfc_load_acq_u64(&p->workers[i].done[ph]);
     }
+    for (unsigned i = 0; i < p->nstripes; i++) {
+        /* ORDER acq: pairs with the seqcst (release) RMW in
+         * stripe_finish(); as above. */
+        fin += lfc_load_acq_u64(&p->stripes[i].fin[ph]);
+    }
+    for (unsigned i = 0; i < p->nstripes; i++) {
+        /* ORDER rlx: read after the acq loads above, so it counts every
+         * submit whose finish they counted (coherence). */
+        add += lfc_load_rlx_u64(&p->stripes[i].add[ph]);
+    }
+    LFC_ASSERT((int64_t)(add - fin) >= 0);
+    return add == fin ? LFC_OK : LFC_AGAIN;
+}
+
+/* A task of phase ph finished and its count is published: wake the
+ * waiter of that phase, if one is parked. Every finish calls this. */
+static void
+signal_finished(lfc_pool *p, uint32_t ph)
+{
+    /* ORDER seqcst: our count's store before the load of
+     * idle_ec.waiters (store→load); pairs with the announce-then-recheck
+     * in lfc__ec_wait(). */
+    lfc_fence_seqcst();
+    /* One waiter at most (wait_mu): a signal coalesces with a pending one. */
+    lfc__ec_signal_fenced(&p->idle_ec[ph], NULL);
+}
+
+/* A task of phase ph finished on a thread that is not a worker: its submit
+ * failed, or shutdown_now handed it back. */
+static void
+stripe_finish(lfc_pool *p, uint32_t ph, bool failed)
+{
+    struct stripe *st = my_stripe(p);
+    if (failed) {
+        /* ORDER seqcst: a statistic (rlx would do); lfc_atomic.h has no
+         * weaker 64-bit add. Before fin, so stats never see it late. */
+        lfc_faa_seqcst_u64(&st->failed, 1);
+    }
+    /* ORDER seqcst: the release half publishes the finish to the acq load
+     * in phase_idle(); the store half is ordered before the waiters load
+     * by the fence in signal_finished(). */
+    lfc_faa_seqcst_u64(&st->fin[ph], 1);
+    signal_finished(p, ph);
 }
 
 /* ---- workers ----------------------------------------------------------- */
@@ -233,8 +329,9 @@ run_task(struct worker *w, const struct task *t)
 {
     own_counter_bump(&w->started);
     t->fn(t->arg);
-    own_counter_bump(&w->completed);
-    pending_done(w->pool, t->phase);
+    /* Pairs with the acq load in phase_idle() (the rel store inside). */
+    own_counter_bump(&w->done[t->phase]);
+    signal_finished(w->pool, t->phase);
 }
 
 static void *
@@ -336,6 +433,17 @@ start_workers(lfc_pool *p, const struct lfc_pool_opts *o)
 
 /* ---- construction and destruction -------------------------------------- */
 
+/* CPUs rounded up to a power of two, within 1 .. POOL_MAX_STRIPES. */
+static unsigned
+stripe_count(void)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_CONF);
+    unsigned n = 1;
+    while (n < POOL_MAX_STRIPES && (long)n < cpus)
+        n <<= 1;
+    return n;
+}
+
 static int
 check_opts(const struct lfc_pool_opts *o)
 {
@@ -370,14 +478,21 @@ lfc_pool_new_opts(const struct lfc_pool_opts *opts)
     if (!p->workers)
         goto out_free_pool;
     memset(p->workers, 0, (size_t)p->nworkers * sizeof(struct worker));
+    p->nstripes = stripe_count();
+    p->stripes = aligned_alloc(LFC_CACHELINE,
+                               (size_t)p->nstripes * sizeof(struct stripe));
+    if (!p->stripes)
+        goto out_free_workers;
+    memset(p->stripes, 0, (size_t)p->nstripes * sizeof(struct stripe));
     p->queue = lfc_chan_new(opts->queue_capacity, sizeof(struct task));
     if (!p->queue) {
         err = errno;
-        goto out_free_workers;
+        goto out_free_stripes;
     }
     if (pthread_mutex_init(&p->wait_mu, NULL) != 0)
         goto out_free_queue;
-    lfc__ec_init(&p->idle_ec);
+    lfc__ec_init(&p->idle_ec[0]);
+    lfc__ec_init(&p->idle_ec[1]);
     lfc__spin_init(&p->idle_spin);
     err = start_workers(p, opts);
     if (err != 0)
@@ -388,6 +503,8 @@ out_destroy_mutex:
     pthread_mutex_destroy(&p->wait_mu);
 out_free_queue:
     lfc_chan_free(p->queue);
+out_free_stripes:
+    free(p->stripes);
 out_free_workers:
     free(p->workers);
 out_free_pool:
@@ -421,6 +538,7 @@ lfc_pool_free(lfc_pool *p)
     }
     pthread_mutex_destroy(&p->wait_mu);
     lfc_chan_free(p->queue);
+    free(p->stripes);
     free(p->workers);
     free(p);
 }
@@ -441,9 +559,9 @@ submit(lfc_pool *p, lfc_pool_task_fn fn, void *arg, enum submit_kind kind,
     /* ORDER rlx: a hint; either counter is correct for this task (the
      * phase only steers new tasks away from the one a waiter drains). */
     t.phase = lfc_load_rlx_u32(&p->phase) & 1;
-    /* ORDER seqcst: rlx would do (the subtract is ordered after this add
+    /* ORDER seqcst: rlx would do (the finish is ordered after this add
      * by the send and receive); lfc_atomic.h has no weaker 64-bit add. */
-    lfc_faa_seqcst_u64(&p->pending[t.phase], 1);
+    lfc_faa_seqcst_u64(&my_stripe(p)->add[t.phase], 1);
     switch (kind) {
     case SUBMIT_TRY:
         r = lfc_try_send(p->queue, &t);
@@ -458,13 +576,9 @@ submit(lfc_pool *p, lfc_pool_task_fn fn, void *arg, enum submit_kind kind,
         r = lfc_send(p->queue, &t);
         break;
     }
-    if (r != LFC_OK) {
-        pending_done(p, t.phase); /* nothing was queued */
-        return r;
-    }
-    /* ORDER seqcst: a statistic (rlx would do); see the add above. */
-    lfc_faa_seqcst_u64(&p->submitted, 1);
-    return LFC_OK;
+    if (r != LFC_OK)
+        stripe_finish(p, t.phase, true); /* nothing was queued */
+    return r;
 }
 
 int
@@ -494,15 +608,16 @@ lfc_pool_submit_ctx(lfc_pool *p, lfc_pool_task_fn fn, void *arg, lfc_ctx *ctx)
 
 /* ---- waiting ----------------------------------------------------------- */
 
-/* Wait until pending[ph] has been 0 at some moment after the call. */
+/* Wait until phase ph has been idle (phase_idle()) after the call. */
 static void
-wait_counter_zero(lfc_pool *p, uint32_t ph)
+wait_phase_idle(lfc_pool *p, uint32_t ph)
 {
-    if (counter_idle(&p->pending[ph]) == LFC_OK)
+    struct idle_arg a = {p, ph};
+    if (phase_idle(&a) == LFC_OK)
         return;
-    /* Woken by pending_done() taking the counter to 0. */
-    int r = lfc__ec_wait(&p->idle_ec, &p->idle_spin, NULL, counter_idle,
-                         &p->pending[ph], INT64_MAX);
+    /* Woken by signal_finished() after any finish of phase ph. */
+    int r = lfc__ec_wait(&p->idle_ec[ph], &p->idle_spin, NULL, phase_idle,
+                         &a, INT64_MAX);
     LFC_ASSERT(r == LFC_OK);
     (void)r;
 }
@@ -512,21 +627,23 @@ lfc_pool_wait(lfc_pool *p)
 {
     if (!p || tls_pool == p)
         return LFC_EINVAL;
-    /* Fast path: each counter read as 0 after we began is enough. */
-    if (counter_idle(&p->pending[0]) == LFC_OK &&
-        counter_idle(&p->pending[1]) == LFC_OK)
+    struct idle_arg a0 = {p, 0};
+    struct idle_arg a1 = {p, 1};
+    /* Fast path: each phase seen idle after we began is enough. */
+    if (phase_idle(&a0) == LFC_OK && phase_idle(&a1) == LFC_OK)
         return LFC_OK;
     pthread_mutex_lock(&p->wait_mu);
     /* ORDER rlx: only waiters write phase, and we hold wait_mu. */
     uint32_t ph = lfc_load_rlx_u32(&p->phase) & 1;
-    /* The counter new submits do not use: only tasks from before the
+    struct idle_arg cur = {p, ph};
+    /* The phase new submits do not use: only tasks from before the
      * previous wait's flip, and stragglers, finish there. */
-    wait_counter_zero(p, ph ^ 1);
-    if (counter_idle(&p->pending[ph]) != LFC_OK) {
+    wait_phase_idle(p, ph ^ 1);
+    if (phase_idle(&cur) != LFC_OK) {
         /* ORDER rlx: a hint for submitters (see submit()); correctness
-         * never depends on which counter a task lands in. */
+         * never depends on which phase a task lands in. */
         lfc_store_rlx_u32(&p->phase, ph ^ 1);
-        wait_counter_zero(p, ph);
+        wait_phase_idle(p, ph);
     }
     pthread_mutex_unlock(&p->wait_mu);
     return LFC_OK;
@@ -544,7 +661,7 @@ hand_back(lfc_pool *p, const struct task *t, lfc_pool_drop_fn dropped,
     dropped(t->fn, t->arg, user);
     tls_pool = saved;
     own_counter_bump(&p->dropped);
-    pending_done(p, t->phase);
+    stripe_finish(p, t->phase, false);
 }
 
 int64_t
@@ -585,6 +702,8 @@ lfc_pool_stats(lfc_pool *p, struct lfc_pool_stats *out)
 {
     uint64_t started = 0;
     uint64_t completed = 0;
+    uint64_t added = 0;
+    uint64_t failed = 0;
 
     if (!p || !out)
         return LFC_EINVAL;
@@ -592,15 +711,30 @@ lfc_pool_stats(lfc_pool *p, struct lfc_pool_stats *out)
         struct worker *w = &p->workers[i];
         /* ORDER acq: pairs with the rel store in own_counter_bump(); read
          * before started, so started >= completed for this worker. */
-        completed += lfc_load_acq_u64(&w->completed);
+        completed += lfc_load_acq_u64(&w->done[0]);
+        /* ORDER acq: as above. */
+        completed += lfc_load_acq_u64(&w->done[1]);
         /* ORDER acq: pairs with the rel store in own_counter_bump(). */
         started += lfc_load_acq_u64(&w->started);
     }
     /* ORDER acq: pairs with the rel store in own_counter_bump(). */
     out->dropped = lfc_load_acq_u64(&p->dropped);
-    /* ORDER rlx: a statistic; read last, so it is rarely below the sum
-     * of what was taken (a task can start before its submit counts it). */
-    out->submitted = lfc_load_rlx_u64(&p->submitted);
+    /* Read last, so submitted is rarely below the sum of what was taken
+     * (a task can start before its submit returns). A submit in progress
+     * is counted from its add; one that fails is taken back. */
+    for (unsigned i = 0; i < p->nstripes; i++) {
+        struct stripe *st = &p->stripes[i];
+        /* ORDER acq: pairs with the seqcst (release) RMW in
+         * stripe_finish(); the failed submit's add, made before it, is
+         * then seen by the loads below. */
+        failed += lfc_load_acq_u64(&st->failed);
+        /* ORDER rlx: a statistic, exact once the pool is quiet; read
+         * after failed (see above). */
+        added += lfc_load_rlx_u64(&st->add[0]);
+        /* ORDER rlx: as above. */
+        added += lfc_load_rlx_u64(&st->add[1]);
+    }
+    out->submitted = added - failed;
     out->completed = completed;
     out->running = started - completed;
     uint64_t taken = started + out->dropped;

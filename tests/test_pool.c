@@ -455,6 +455,88 @@ test_pool_wait_returns_after_all_finished(void **state)
     lfc_pool_free(p);
 }
 
+/* Submitters pinned to different CPUs count their tasks in different
+ * stripes, some submits fail (try_submit on a full queue: counted as
+ * finished on the failing thread's stripe), and each submitter waits after
+ * every round while the others keep submitting: each wait must see every
+ * task its own thread submitted before it as finished. */
+struct striper {
+    lfc_pool *pool;
+    int cpu;
+    long rounds;
+    long accepted;
+    long failed;
+    long ran;      /* atomic: bumped by this submitter's tasks */
+    long bad_wait; /* rounds whose wait returned early */
+    int wait_rc;
+};
+
+static void
+striper_task(void *arg)
+{
+    static __thread uint64_t seed = 0x9e3779b97f4a7c15u;
+    if ((lfc_test_xorshift64(&seed) & 3) == 0)
+        lfc_test_sleep_ns(20 * US); /* finish out of order */
+    atomic_inc(arg);
+}
+
+static void *
+striper_main(void *arg)
+{
+    struct striper *s = arg;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET((size_t)s->cpu, &set);
+    pthread_setaffinity_np(pthread_self(), sizeof(set), &set); /* a hint */
+    s->wait_rc = LFC_OK;
+    for (long r = 0; r < s->rounds; r++) {
+        for (int i = 0; i < 16; i++) {
+            int rc = (i & 1) ? lfc_pool_try_submit(s->pool, striper_task,
+                                                   &s->ran)
+                             : lfc_pool_submit(s->pool, striper_task, &s->ran);
+            if (rc == LFC_OK)
+                s->accepted++;
+            else
+                s->failed++;
+        }
+        int rc = lfc_pool_wait(s->pool);
+        if (rc != LFC_OK)
+            s->wait_rc = rc;
+        if (atomic_get(&s->ran) != s->accepted)
+            s->bad_wait++;
+    }
+    return NULL;
+}
+
+static void
+test_pool_wait_sums_stripes_of_every_cpu(void **state)
+{
+    (void)state;
+    enum { S = 3 };
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    lfc_pool *p = lfc_pool_new(2, 4);
+    assert_non_null(p);
+    struct striper s[S];
+    pthread_t th[S];
+    for (int i = 0; i < S; i++) {
+        s[i] = (struct striper){.pool = p,
+                                .cpu = (int)(i % (ncpu > 0 ? ncpu : 1)),
+                                .rounds = lfc_test_scaled(200, 20)};
+        assert_int_equal(pthread_create(&th[i], NULL, striper_main, &s[i]), 0);
+    }
+    long accepted = 0;
+    for (int i = 0; i < S; i++) {
+        assert_int_equal(pthread_join(th[i], NULL), 0);
+        assert_status(s[i].wait_rc, LFC_OK);
+        assert_int_equal(s[i].bad_wait, 0);
+        assert_int_equal(atomic_get(&s[i].ran), s[i].accepted);
+        accepted += s[i].accepted;
+    }
+    assert_status(lfc_pool_wait(p), LFC_OK);
+    assert_stats(p, (uint64_t)accepted, (uint64_t)accepted, 0, 0, 0);
+    lfc_pool_free(p);
+}
+
 /* A steady stream of submits from another thread keeps the queue full; a
  * wait must still return once the tasks submitted before it are done. */
 struct streamer {
@@ -1167,6 +1249,7 @@ main(void)
         cmocka_unit_test(test_pool_every_task_once_unbuffered),
         cmocka_unit_test(test_pool_wait_returns_after_all_finished),
         cmocka_unit_test(test_pool_wait_returns_under_steady_submits),
+        cmocka_unit_test(test_pool_wait_sums_stripes_of_every_cpu),
         cmocka_unit_test(test_pool_wait_from_own_task_einval),
         cmocka_unit_test(test_pool_backpressure_full_queue),
         cmocka_unit_test(test_pool_unbuffered_try_submit),

@@ -228,7 +228,7 @@ LFC_API int lfc_pool_submit_ctx(lfc_pool *pool, lfc_pool_task_fn fn, void *arg,
  * Returns: LFC_OK; LFC_EINVAL if pool is NULL or the caller is a task (or
  * drop callback) of this same pool, which would wait for itself.
  * Blocks: until those tasks have finished. It parks; a finishing task pays
- * one atomic add (plus a fence when it leaves its counter at 0, and a
+ * a store to its worker's own counter, a fence and one load (and a
  * wake-up system call only when a waiter is parked).
  * Concurrent waits are served one after the other.
  * Threads: see the table above.
