@@ -454,12 +454,19 @@ acquire(lfc_sem *s, int64_t n, int64_t deadline_ns, lfc_ctx *ctx)
         return LFC_OK; /* as documented: not queued behind anyone */
     if (fast_acquire(s, n))
         return LFC_OK;
-    /* Spin: a holder on another CPU may release soon. Woken by nothing:
-     * each poll rechecks. */
+    /* Spin: a holder on another CPU may release soon. Not when others
+     * are queued already: then the permits are contended, and spinning
+     * only bounces the word's line between CPUs while sleeping lets the
+     * running threads work from their caches. Woken by nothing: each
+     * poll rechecks. */
     int limit = lfc_spin_limit();
     int polls = limit >= 0 ? limit : SPIN_POLLS;
     for (int i = 0; i < polls; i++) {
         lfc_cpu_relax();
+        /* ORDER rlx: a hint; fast_acquire() decides. */
+        uint64_t cur = lfc_load_rlx_u64(&s->state);
+        if ((cur & FLAGS) && limit < 0)
+            break;
         if (fast_acquire(s, n))
             return LFC_OK;
     }
