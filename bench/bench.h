@@ -369,6 +369,13 @@ struct bench_builder {
 /* Appends a copy of c (aborts when out of memory). */
 void bench_builder_append(struct bench_builder *b, const struct bench_case *c);
 
+/* Whether cfg runs case c at its pin: cfg->pins selects c->pin, and in a
+ * quick run over all three pins a pinned case only where quick_pinned(c)
+ * says so. */
+bool bench_pin_selected(const struct bench_config *cfg,
+                        const struct bench_case *c,
+                        bool (*quick_pinned)(const struct bench_case *c));
+
 /* A self-test check: when cond is false, says where and what on stderr and
  * counts one more failure in the int `failures`. */
 #define BENCH_ST_CHECK(failures, cond, ...)                                    \

@@ -280,6 +280,16 @@ bench_builder_append(struct bench_builder *b, const struct bench_case *c)
     b->v[b->n++] = *c;
 }
 
+bool
+bench_pin_selected(const struct bench_config *cfg, const struct bench_case *c,
+                   bool (*quick_pinned)(const struct bench_case *c))
+{
+    if (!(cfg->pins & (1u << c->pin)))
+        return false;
+    return !(cfg->mode == BENCH_QUICK && cfg->pins == 7u &&
+             c->pin != BENCH_PIN_NONE && !quick_pinned(c));
+}
+
 void
 bench_st_fail(int *failures, const char *file, int line, const char *fmt, ...)
 {

@@ -601,7 +601,6 @@ static const struct {
 static const size_t caps[] = {1024, 64, 1, 0};
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
-#define PIN_BIT(p) (1u << (p))
 
 /* Whether an implementation can run a throughput row at all. */
 static bool
@@ -675,14 +674,11 @@ push(struct bench_builder *b, const struct bench_case *c)
 {
     const struct bench_config *cfg = b->cfg;
 
-    if (!(cfg->pins & PIN_BIT(c->pin)))
+    if (!bench_pin_selected(cfg, c, quick_pinned_row))
         return;
-    if (cfg->mode == BENCH_QUICK && cfg->pins == 7u) {
-        if (c->pin != BENCH_PIN_NONE && !quick_pinned_row(c))
-            return;
-        if (c->kind == BENCH_THROUGHPUT && c->msg == 64 && !quick_msg64_row(c))
-            return;
-    }
+    if (cfg->mode == BENCH_QUICK && cfg->pins == 7u &&
+        c->kind == BENCH_THROUGHPUT && c->msg == 64 && !quick_msg64_row(c))
+        return;
     bench_builder_append(b, c);
 }
 

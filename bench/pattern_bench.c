@@ -913,14 +913,9 @@ name_case(struct bench_case *c)
 static void
 push_case(struct bench_builder *b, struct bench_case c)
 {
-    const struct bench_config *cfg = b->cfg;
-
-    if (!(cfg->pins & (1u << c.pin)))
+    if (!bench_pin_selected(b->cfg, &c, quick_pinned_row))
         return;
     if (c.pin != BENCH_PIN_NONE && !pinned_row(&c))
-        return;
-    if (cfg->mode == BENCH_QUICK && cfg->pins == 7u &&
-        c.pin != BENCH_PIN_NONE && !quick_pinned_row(&c))
         return;
     name_case(&c);
     bench_builder_append(b, &c);

@@ -526,12 +526,7 @@ name_case(struct bench_case *c)
 static void
 push_case(struct bench_builder *b, struct bench_case c)
 {
-    const struct bench_config *cfg = b->cfg;
-
-    if (!(cfg->pins & (1u << c.pin)))
-        return;
-    if (cfg->mode == BENCH_QUICK && cfg->pins == 7u &&
-        c.pin != BENCH_PIN_NONE && !quick_pinned_row(&c))
+    if (!bench_pin_selected(b->cfg, &c, quick_pinned_row))
         return;
     name_case(&c);
     bench_builder_append(b, &c);

@@ -52,24 +52,12 @@
  * for (a cancellation, a gate) never came. */
 #define E_STUCK 555
 
-static int
-load_int(const int *p)
-{
-    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
-}
-
-static void
-store_int(int *p, int v)
-{
-    __atomic_store_n(p, v, __ATOMIC_RELEASE);
-}
-
 /* Waits up to `ns` for *p to reach at least v; returns whether it did. */
 static bool
 wait_at_least(const int *p, int v, int64_t ns)
 {
     int64_t end = lfc_test_now_ns() + ns;
-    while (load_int(p) < v) {
+    while (lfc_test_load_int(p) < v) {
         if (lfc_test_now_ns() > end)
             return false;
         lfc_test_sleep_ns(MS / 4);
@@ -445,7 +433,7 @@ go_call_main(void *arg)
 {
     struct go_call *gc = arg;
     gc->rc = lfc_group_go(gc->g, task_counted, gc->c);
-    store_int(&gc->done, 1);
+    lfc_test_store_int(&gc->done, 1);
     return NULL;
 }
 
@@ -471,8 +459,9 @@ test_group_try_go_again_at_limit(void **state)
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, go_call_main, &gc), 0);
     lfc_test_sleep_ns(PARK_NS);
-    assert_false(load_int(&gc.done));
-    assert_int_equal(load_int(&c.ran), 2); /* the refused ones never ran */
+    assert_false(lfc_test_load_int(&gc.done));
+    /* The refused ones never ran. */
+    assert_int_equal(lfc_test_load_int(&c.ran), 2);
 
     assert_status(lfc_wg_done(c.gate), LFC_OK); /* open: all may finish */
     assert_true(wait_at_least(&gc.done, 1, STUCK_NS));

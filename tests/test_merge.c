@@ -91,16 +91,6 @@ bump(void)
     lfc_progress_bump(&g_progress);
 }
 
-/* xorshift64: reproducible; one state per thread. */
-static uint64_t
-rng_next(uint64_t *s)
-{
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
 static lfc_chan *
 chan_new(size_t cap)
 {
@@ -171,7 +161,7 @@ producer_main(void *arg)
         open[n_open++] = j;
     lfc_test_barrier_wait(p->start);
     while (n_open > 0) {
-        size_t o = (size_t)(rng_next(&p->seed) % n_open);
+        size_t o = (size_t)(lfc_test_xorshift64(&p->seed) % n_open);
         size_t j = open[o];
         if (sent[j] < p->counts[j]) {
             uint64_t v = val(p->ids[j], sent[j]);
@@ -184,7 +174,7 @@ producer_main(void *arg)
             lfc_close(p->ins[j]);
             open[o] = open[--n_open];
         }
-        if ((rng_next(&p->seed) & 255) == 0)
+        if ((lfc_test_xorshift64(&p->seed) & 255) == 0)
             sched_yield();
     }
     free(open);
@@ -225,9 +215,10 @@ merge_run(const struct merge_run *r)
         ins[i] = chan_new(r->caps[i % r->n_caps]);
         ids[i] = (uint32_t)i;
         /* Some inputs send nothing and close at once. */
-        counts[i] = (rng_next(&seed) % 8 == 0)
-                        ? 0
-                        : (uint32_t)(rng_next(&seed) % (uint64_t)max);
+        counts[i] =
+            (lfc_test_xorshift64(&seed) % 8 == 0)
+                ? 0
+                : (uint32_t)(lfc_test_xorshift64(&seed) % (uint64_t)max);
         base[i + 1] = base[i] + counts[i];
     }
     uint64_t total = base[n];

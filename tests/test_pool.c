@@ -28,7 +28,6 @@
 /* cmocka must come after the headers above */
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -143,35 +142,6 @@ assert_stats(lfc_pool *p, uint64_t submitted, uint64_t completed,
                  (unsigned long long)submitted, (unsigned long long)completed,
                  (unsigned long long)queued, (unsigned long long)running,
                  (unsigned long long)dropped);
-}
-
-/* Threads of this process named exactly `name`. */
-static int
-count_threads_exact(const char *name)
-{
-    DIR *d = opendir("/proc/self/task");
-    if (!d)
-        return -1;
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.')
-            continue;
-        char path[300];
-        char comm[64] = "";
-        snprintf(path, sizeof(path), "/proc/self/task/%s/comm", e->d_name);
-        FILE *f = fopen(path, "r");
-        if (!f)
-            continue;
-        if (fgets(comm, sizeof(comm), f)) {
-            comm[strcspn(comm, "\n")] = '\0';
-            if (strcmp(comm, name) == 0)
-                n++;
-        }
-        fclose(f);
-    }
-    closedir(d);
-    return n;
 }
 
 /* ---- basics ------------------------------------------------------------ */
@@ -677,6 +647,18 @@ test_pool_wait_from_own_task_einval(void **state)
 
 /* ---- backpressure, deadlines, cancellation ------------------------------ */
 
+/* With no room for a task: try_submit gives LFC_AGAIN, and a submit with
+ * a deadline `ns` away gives LFC_TIMEDOUT, not before the deadline. */
+static void
+assert_submit_refused(lfc_pool *p, int64_t ns)
+{
+    assert_status(lfc_pool_try_submit(p, never_task, NULL), LFC_AGAIN);
+    int64_t deadline = lfc_now_ns() + ns;
+    assert_status(lfc_pool_submit_until(p, never_task, NULL, deadline),
+                  LFC_TIMEDOUT);
+    assert_true(lfc_now_ns() >= deadline);
+}
+
 struct blocked_submit {
     lfc_pool *pool;
     long *ran;
@@ -707,11 +689,7 @@ test_pool_backpressure_full_queue(void **state)
     assert_status(lfc_pool_submit(p, count_task, &ran), LFC_OK);
 
     /* Full: try gives LFC_AGAIN, a deadline gives LFC_TIMEDOUT, not early. */
-    assert_status(lfc_pool_try_submit(p, never_task, NULL), LFC_AGAIN);
-    int64_t deadline = lfc_now_ns() + 50 * MS;
-    assert_status(lfc_pool_submit_until(p, never_task, NULL, deadline),
-                  LFC_TIMEDOUT);
-    assert_true(lfc_now_ns() >= deadline);
+    assert_submit_refused(p, 50 * MS);
     assert_status(lfc_pool_submit_until(p, never_task, NULL, 0), LFC_TIMEDOUT);
     assert_stats(p, 3, 0, 2, 1, 0);
 
@@ -752,11 +730,7 @@ test_pool_unbuffered_try_submit(void **state)
     struct blocker b;
     blocker_init(&b);
     occupy_worker(p, &b);
-    assert_status(lfc_pool_try_submit(p, never_task, NULL), LFC_AGAIN);
-    int64_t deadline = lfc_now_ns() + 20 * MS;
-    assert_status(lfc_pool_submit_until(p, never_task, NULL, deadline),
-                  LFC_TIMEDOUT);
-    assert_true(lfc_now_ns() >= deadline);
+    assert_submit_refused(p, 20 * MS);
     release_workers(&b);
     assert_status(lfc_pool_wait(p), LFC_OK);
     assert_int_equal(atomic_get(&ran), 1);
@@ -1129,8 +1103,8 @@ test_pool_worker_names(void **state)
     lfc_pool *p = lfc_pool_new(3, 4);
     assert_non_null(p);
     assert_int_equal(lfc_test_count_threads_named("lfc-pool-"), 3);
-    assert_int_equal(count_threads_exact("lfc-pool-0"), 1);
-    assert_int_equal(count_threads_exact("lfc-pool-2"), 1);
+    assert_int_equal(lfc_test_count_threads_exact("lfc-pool-0"), 1);
+    assert_int_equal(lfc_test_count_threads_exact("lfc-pool-2"), 1);
     lfc_pool_free(p);
     assert_true(lfc_test_wait_no_threads_named("lfc-pool", LATE_NS));
 
@@ -1140,7 +1114,7 @@ test_pool_worker_names(void **state)
     for (int i = 0; i < 3; i++) {
         char name[32];
         snprintf(name, sizeof(name), "tpool-%d", i);
-        assert_int_equal(count_threads_exact(name), 1);
+        assert_int_equal(lfc_test_count_threads_exact(name), 1);
     }
     lfc_pool_free(p);
     assert_true(lfc_test_wait_no_threads_named("tpool-", LATE_NS));
@@ -1150,8 +1124,8 @@ test_pool_worker_names(void **state)
                                .name = "abcdefghijklmnopqrstuvwxyz"};
     p = lfc_pool_new_opts(&o);
     assert_non_null(p);
-    assert_int_equal(count_threads_exact("abcdefghijklm-0"), 1);
-    assert_int_equal(count_threads_exact("abcdefghijklm-1"), 1);
+    assert_int_equal(lfc_test_count_threads_exact("abcdefghijklm-0"), 1);
+    assert_int_equal(lfc_test_count_threads_exact("abcdefghijklm-1"), 1);
     lfc_pool_free(p);
     assert_true(lfc_test_wait_no_threads_named("abcdefghijklm", LATE_NS));
 }

@@ -34,17 +34,16 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <linux/futex.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "lfc_park.h"
+#include "lfc_test_futex.h"
 #include "lfc_test_support.h"
 #include "lfchan.h"
 
@@ -58,119 +57,18 @@
  * blocked. */
 #define PARK_NS (30 * MS)
 
-static int
-load_int(const int *p)
-{
-    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
-}
-
-static void
-store_int(int *p, int v)
-{
-    __atomic_store_n(p, v, __ATOMIC_RELEASE);
-}
-
-/* Waits up to `ns` for *flag to become nonzero; returns whether it did. */
-static bool
-wait_flag(const int *flag, int64_t ns)
-{
-    int64_t end = lfc_test_now_ns() + ns;
-    while (!load_int(flag)) {
-        if (lfc_test_now_ns() > end)
-            return false;
-        lfc_test_sleep_ns(MS / 4);
-    }
-    return true;
-}
-
-static uint64_t
-rng_next(uint64_t *s)
-{
-    /* xorshift64: reproducible, one state per thread. */
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    return *s;
-}
-
-/* ---- wrapped futex operations ------------------------------------------
+/* ---- futex operations ---------------------------------------------------
  *
- * Real futex calls, plus: counters (the uncontended path makes no system
- * call), optional spurious early returns, and the "parked" note of the
- * calling helper. A helper sets t_parked to its flag and t_sem to its
- * semaphore. The only futex word inside the semaphore object is its lock;
- * a helper waits on any other word (its own parking word, or the lock of
- * its context's done channel) only after it has joined the queue.
+ * lfc_test_counting_ops (lfc_test_futex.h): real futex calls, plus
+ * counters (the uncontended path makes no system call), optional spurious
+ * early returns, and the "parked" note of the calling helper. A helper
+ * sets lfc_test_futex_asleep to its flag and skips its semaphore's bytes.
+ * The only futex word inside the semaphore object is its lock; a helper
+ * waits on any other word (its own parking word, or the lock of its
+ * context's done channel) only after it has joined the queue.
  */
 
-static unsigned long g_waits; /* futex waits made (atomic) */
-static int g_spurious;        /* make every wait return early (atomic) */
-static __thread unsigned long t_waits; /* this thread's futex waits */
-static __thread unsigned long t_wakes; /* this thread's futex wakes */
-
-static __thread int *t_parked;        /* the helper's "parked" flag */
-static __thread const lfc_sem *t_sem; /* the helper's semaphore */
-#define SEM_SPAN 4096                 /* bytes surely covering a lfc_sem */
-
-static int
-real_wait(uint32_t *word, uint32_t expected, int64_t deadline_ns)
-{
-    struct timespec ts;
-    struct timespec *tp = NULL;
-    if (deadline_ns != INT64_MAX) {
-        if (deadline_ns < 0)
-            deadline_ns = 0;
-        ts.tv_sec = (time_t)(deadline_ns / SEC);
-        ts.tv_nsec = (long)(deadline_ns % SEC);
-        tp = &ts;
-    }
-    int saved = errno;
-    long rc = syscall(SYS_futex, word, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG,
-                      expected, tp, NULL, FUTEX_BITSET_MATCH_ANY);
-    int timed_out = rc != 0 && errno == ETIMEDOUT;
-    errno = saved;
-    return timed_out ? LFC_TIMEDOUT : 0;
-}
-
-static int
-fake_wait(uint32_t *word, uint32_t expected, int64_t deadline_ns)
-{
-    __atomic_fetch_add(&g_waits, 1, __ATOMIC_RELAXED);
-    t_waits++;
-    if (t_parked) {
-        uintptr_t w = (uintptr_t)word;
-        uintptr_t lo = (uintptr_t)t_sem;
-        if (w - lo >= SEM_SPAN)
-            store_int(t_parked, 1);
-    }
-    if (__atomic_load_n(&g_spurious, __ATOMIC_RELAXED)) {
-        /* Sleep at most 20 us, then claim a wake that never happened. */
-        int64_t soon = lfc_now_ns() + 20 * US;
-        int r =
-            real_wait(word, expected, deadline_ns < soon ? deadline_ns : soon);
-        if (r == LFC_TIMEDOUT && lfc_now_ns() >= deadline_ns)
-            return LFC_TIMEDOUT;
-        return 0;
-    }
-    return real_wait(word, expected, deadline_ns);
-}
-
-static void
-fake_wake(uint32_t *word, int n)
-{
-    t_wakes++;
-    int saved = errno;
-    syscall(SYS_futex, word, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, n, NULL, NULL, 0);
-    errno = saved;
-}
-
-static const struct lfc__park_ops fake_ops = {fake_wait, fake_wake};
-
-static unsigned long
-counter(unsigned long *c)
-{
-    return __atomic_load_n(c, __ATOMIC_RELAXED);
-}
+#define SEM_SPAN 4096 /* bytes surely covering a lfc_sem */
 
 /* ---- one acquire on a helper thread ------------------------------------ */
 
@@ -195,9 +93,10 @@ op_main(void *arg)
 {
     struct op *o = arg;
     int rc = LFC_EINVAL;
-    t_sem = o->s;
-    t_parked = &o->parked;
-    store_int(&o->started, 1);
+    lfc_test_futex_skip = o->s;
+    lfc_test_futex_skip_len = SEM_SPAN;
+    lfc_test_futex_asleep = &o->parked;
+    lfc_test_store_int(&o->started, 1);
     switch (o->kind) {
     case OP_ACQUIRE:
         rc = lfc_sem_acquire(o->s, o->n);
@@ -214,15 +113,15 @@ op_main(void *arg)
     }
     o->t_end = lfc_now_ns();
     o->rc = rc;
-    t_parked = NULL;
-    store_int(&o->done, 1);
+    lfc_test_futex_asleep = NULL;
+    lfc_test_store_int(&o->done, 1);
     return NULL;
 }
 
 static bool
 op_done(const struct op *o)
 {
-    return load_int(&o->done) != 0;
+    return lfc_test_load_int(&o->done) != 0;
 }
 
 /* Starts `o` and returns once its thread is about to make the call. */
@@ -238,7 +137,7 @@ op_run(struct op *o, lfc_sem *s, enum op_kind kind, int64_t n, int64_t deadline,
     o->ctx = ctx;
     o->rc = 1; /* not a status */
     assert_int_equal(pthread_create(&o->thread, NULL, op_main, o), 0);
-    assert_true(wait_flag(&o->started, STUCK_NS));
+    assert_true(lfc_test_wait_flag(&o->started, STUCK_NS));
 }
 
 static void
@@ -263,7 +162,7 @@ op_start_ctx(struct op *o, lfc_sem *s, int64_t n, lfc_ctx *ctx)
 static void
 op_wait_parked(const struct op *o, const char *what)
 {
-    if (!wait_flag(&o->parked, STUCK_NS)) {
+    if (!lfc_test_wait_flag(&o->parked, STUCK_NS)) {
         if (op_done(o))
             fail_msg("%s returned %d (%s) instead of waiting", what, o->rc,
                      lfc_strerror(o->rc));
@@ -301,7 +200,7 @@ op_assert_blocked(const struct op *o, const char *what)
 static int
 op_finish(struct op *o, int64_t ns, const char *what)
 {
-    if (!wait_flag(&o->done, ns)) {
+    if (!lfc_test_wait_flag(&o->done, ns)) {
         fprintf(stderr,
                 "%s: call still blocked after %lld ms (available %lld): "
                 "lost wake-up\n",
@@ -578,8 +477,9 @@ test_sem_uncontended_makes_no_syscall(void **state)
     (void)state;
     lfc_sem *s = lfc_sem_new(4);
     assert_non_null(s);
-    unsigned long waits = t_waits; /* this thread's: others may park */
-    unsigned long wakes = t_wakes;
+    /* This thread's counts: others may park. */
+    unsigned long waits = lfc_test_futex_t_waits;
+    unsigned long wakes = lfc_test_futex_t_wakes;
     lfc_ctx *bg = lfc_ctx_background();
     int64_t far = lfc_now_ns() + 3600 * SEC;
     for (int i = 0; i < 10000; i++) {
@@ -596,8 +496,8 @@ test_sem_uncontended_makes_no_syscall(void **state)
     assert_status(lfc_sem_acquire(s, 4), LFC_OK);
     assert_status(lfc_sem_try_acquire(s, 1), LFC_AGAIN);
     assert_status(lfc_sem_release(s, 4), LFC_OK);
-    assert_true(t_waits == waits);
-    assert_true(t_wakes == wakes);
+    assert_true(lfc_test_futex_t_waits == waits);
+    assert_true(lfc_test_futex_t_wakes == wakes);
     lfc_sem_free(s);
 }
 
@@ -647,15 +547,15 @@ static void *
 stream_main(void *arg)
 {
     struct stream *st = arg;
-    while (!load_int(&st->stop)) {
+    while (!lfc_test_load_int(&st->stop)) {
         if (lfc_sem_acquire_until(st->s, 1, lfc_now_ns() + 2 * STUCK_NS) !=
             LFC_OK) {
-            store_int(&st->bad, 1);
+            lfc_test_store_int(&st->bad, 1);
             return NULL;
         }
         lfc_test_sleep_ns(20 * US); /* hold it a little */
         if (lfc_sem_release(st->s, 1) != LFC_OK)
-            store_int(&st->bad, 1);
+            lfc_test_store_int(&st->bad, 1);
         lfc_progress_bump(st->progress);
     }
     return NULL;
@@ -702,11 +602,11 @@ test_sem_large_waiter_not_starved_by_stream(void **state)
         assert_true(__atomic_load_n(&progress, __ATOMIC_RELAXED) >=
                     before + 50);
     }
-    store_int(&st.stop, 1);
+    lfc_test_store_int(&st.stop, 1);
     for (int i = 0; i < STREAMERS; i++)
         pthread_join(th[i], NULL);
     lfc_watchdog_stop(&dog);
-    assert_int_equal(load_int(&st.bad), 0);
+    assert_int_equal(lfc_test_load_int(&st.bad), 0);
     assert_true(lfc_sem_available(s) == 5);
     lfc_sem_free(s);
 }
@@ -1009,7 +909,7 @@ hammer_main(void *arg)
     uint64_t r = h->seed;
     lfc_test_barrier_wait(h->start);
     for (long i = 0; i < h->iters; i++) {
-        uint64_t x = rng_next(&r);
+        uint64_t x = lfc_test_xorshift64(&r);
         int64_t n = 1 + (int64_t)(x % 3);
         int rc;
         switch ((x >> 8) % 4) {
@@ -1125,7 +1025,7 @@ giveup_main(void *arg)
     uint64_t r = g->seed;
     lfc_test_barrier_wait(g->start);
     for (long i = 0; i < g->iters; i++) {
-        uint64_t x = rng_next(&r);
+        uint64_t x = lfc_test_xorshift64(&r);
         int64_t n = 1 + (int64_t)(x % 3);
         int64_t wait_ns = (int64_t)((x >> 16) % 200) * US;
         lfc_ctx *c = NULL;
@@ -1360,9 +1260,9 @@ static void
 test_sem_spurious_wakeups_harmless(void **state)
 {
     (void)state;
-    __atomic_store_n(&g_spurious, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&lfc_test_futex_spurious, 1, __ATOMIC_RELAXED);
     lfc_spin_set_limit(0);
-    unsigned long waits = counter(&g_waits);
+    unsigned long waits = lfc_test_futex_count(&lfc_test_futex_waits);
 
     test_sem_fifo_weighted_no_overtaking(state);
     test_sem_large_waiter_served_before_later_small(state);
@@ -1378,14 +1278,15 @@ test_sem_spurious_wakeups_harmless(void **state)
     assert_status(lfc_sem_release(s, 2), LFC_OK);
     lfc_sem_free(s);
 
-    assert_true(counter(&g_waits) > waits); /* the fake was exercised */
+    assert_true(lfc_test_futex_count(&lfc_test_futex_waits) >
+                waits); /* the fake was exercised */
 }
 
 static int
 teardown_spurious(void **state)
 {
     (void)state;
-    __atomic_store_n(&g_spurious, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&lfc_test_futex_spurious, 0, __ATOMIC_RELAXED);
     lfc_spin_set_limit(LFC_SPIN_ADAPTIVE);
     return 0;
 }
@@ -1395,7 +1296,7 @@ main(void)
 {
     lfc_test_alarm(240);
     /* Before any thread parks; kept for the whole binary. */
-    lfc__park_set_ops(&fake_ops);
+    lfc__park_set_ops(&lfc_test_counting_ops);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sem_new_bad_args),
         cmocka_unit_test(test_sem_null_and_bad_n_einval),

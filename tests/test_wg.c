@@ -31,20 +31,18 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <linux/futex.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "lfc_park.h"
+#include "lfc_test_futex.h"
 #include "lfc_test_support.h"
 #include "lfchan.h"
 
-#define US ((int64_t)1000)
 #define MS ((int64_t)1000000)
 #define SEC ((int64_t)1000000000)
 
@@ -54,94 +52,14 @@
  * blocked. */
 #define PARK_NS (30 * MS)
 
-static int
-load_int(const int *p)
-{
-    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
-}
-
-static void
-store_int(int *p, int v)
-{
-    __atomic_store_n(p, v, __ATOMIC_RELEASE);
-}
-
-/* Waits up to `ns` for *flag to become nonzero; returns whether it did. */
-static bool
-wait_flag(const int *flag, int64_t ns)
-{
-    int64_t end = lfc_test_now_ns() + ns;
-    while (!load_int(flag)) {
-        if (lfc_test_now_ns() > end)
-            return false;
-        lfc_test_sleep_ns(MS / 4);
-    }
-    return true;
-}
-
-/* ---- wrapped futex operations ------------------------------------------
+/* ---- futex operations ---------------------------------------------------
  *
- * Real futex calls, plus: per-thread counters (add and done make no system
- * call while nobody waits), optional spurious early returns, and the
- * "asleep" note of a helper: a wait group's waiter calls the futex wait
- * only from lfc__ec_wait, after announcing itself.
+ * lfc_test_counting_ops (lfc_test_futex.h): real futex calls, plus
+ * per-thread counters (add and done make no system call while nobody
+ * waits), optional spurious early returns, and the "asleep" note of a
+ * helper: a wait group's waiter calls the futex wait only from
+ * lfc__ec_wait, after announcing itself.
  */
-
-static int g_spurious;                 /* every wait returns early (atomic) */
-static unsigned long g_waits;          /* all futex waits (atomic) */
-static __thread unsigned long t_waits; /* this thread's futex waits */
-static __thread unsigned long t_wakes; /* this thread's futex wakes */
-static __thread int *t_asleep;         /* the helper's "asleep" flag */
-
-static int
-real_wait(uint32_t *word, uint32_t expected, int64_t deadline_ns)
-{
-    struct timespec ts;
-    struct timespec *tp = NULL;
-    if (deadline_ns != INT64_MAX) {
-        if (deadline_ns < 0)
-            deadline_ns = 0;
-        ts.tv_sec = (time_t)(deadline_ns / SEC);
-        ts.tv_nsec = (long)(deadline_ns % SEC);
-        tp = &ts;
-    }
-    int saved = errno;
-    long rc = syscall(SYS_futex, word, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG,
-                      expected, tp, NULL, FUTEX_BITSET_MATCH_ANY);
-    int timed_out = rc != 0 && errno == ETIMEDOUT;
-    errno = saved;
-    return timed_out ? LFC_TIMEDOUT : 0;
-}
-
-static int
-fake_wait(uint32_t *word, uint32_t expected, int64_t deadline_ns)
-{
-    __atomic_fetch_add(&g_waits, 1, __ATOMIC_RELAXED);
-    t_waits++;
-    if (t_asleep)
-        store_int(t_asleep, 1);
-    if (__atomic_load_n(&g_spurious, __ATOMIC_RELAXED)) {
-        /* Sleep at most 20 us, then claim a wake that never happened. */
-        int64_t soon = lfc_now_ns() + 20 * US;
-        int r =
-            real_wait(word, expected, deadline_ns < soon ? deadline_ns : soon);
-        if (r == LFC_TIMEDOUT && lfc_now_ns() >= deadline_ns)
-            return LFC_TIMEDOUT;
-        return 0;
-    }
-    return real_wait(word, expected, deadline_ns);
-}
-
-static void
-fake_wake(uint32_t *word, int n)
-{
-    t_wakes++;
-    int saved = errno;
-    syscall(SYS_futex, word, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, n, NULL, NULL, 0);
-    errno = saved;
-}
-
-static const struct lfc__park_ops fake_ops = {fake_wait, fake_wake};
 
 /* ---- a wait on a helper thread ----------------------------------------- */
 
@@ -160,14 +78,14 @@ static void *
 waiter_main(void *arg)
 {
     struct waiter *w = arg;
-    t_asleep = &w->asleep;
-    store_int(&w->started, 1);
+    lfc_test_futex_asleep = &w->asleep;
+    lfc_test_store_int(&w->started, 1);
     int rc = w->deadline == INT64_MAX ? lfc_wg_wait(w->wg)
                                       : lfc_wg_wait_until(w->wg, w->deadline);
     w->t_end = lfc_now_ns();
     w->rc = rc;
-    t_asleep = NULL;
-    store_int(&w->done, 1);
+    lfc_test_futex_asleep = NULL;
+    lfc_test_store_int(&w->done, 1);
     return NULL;
 }
 
@@ -179,15 +97,15 @@ waiter_start(struct waiter *w, lfc_wg *wg, int64_t deadline)
     w->deadline = deadline;
     w->rc = 1; /* not a status */
     assert_int_equal(pthread_create(&w->thread, NULL, waiter_main, w), 0);
-    assert_true(wait_flag(&w->started, STUCK_NS));
+    assert_true(lfc_test_wait_flag(&w->started, STUCK_NS));
 }
 
 /* Waits until w sleeps in the futex. */
 static void
 waiter_wait_asleep(const struct waiter *w)
 {
-    if (!wait_flag(&w->asleep, STUCK_NS)) {
-        if (load_int(&w->done))
+    if (!lfc_test_wait_flag(&w->asleep, STUCK_NS)) {
+        if (lfc_test_load_int(&w->done))
             fail_msg("wait returned %d (%s) instead of sleeping", w->rc,
                      lfc_strerror(w->rc));
         fail_msg("wait neither returned nor slept");
@@ -202,7 +120,7 @@ waiter_wait_asleep(const struct waiter *w)
 static int
 waiter_finish(struct waiter *w, int64_t ns)
 {
-    if (!wait_flag(&w->done, ns)) {
+    if (!lfc_test_wait_flag(&w->done, ns)) {
         fprintf(stderr,
                 "wait still blocked after %lld ms with count %lld: lost "
                 "wake-up\n",
@@ -409,7 +327,7 @@ test_wg_wait_blocks_until_last_done(void **state)
     waiter_wait_asleep(&w);
     assert_status(lfc_wg_done(wg), LFC_OK);
     lfc_test_sleep_ns(PARK_NS);
-    assert_false(load_int(&w.done));
+    assert_false(lfc_test_load_int(&w.done));
     assert_status(lfc_wg_done(wg), LFC_OK);
     assert_status(waiter_finish(&w, STUCK_NS), LFC_OK);
     lfc_wg_free(wg);
@@ -431,7 +349,7 @@ test_wg_many_waiters_woken_at_once(void **state)
     for (int i = 0; i < N; i++)
         waiter_wait_asleep(&w[i]);
     for (int i = 0; i < N; i++)
-        assert_false(load_int(&w[i].done));
+        assert_false(lfc_test_load_int(&w[i].done));
     assert_status(lfc_wg_done(wg), LFC_OK);
     for (int i = 0; i < N; i++)
         assert_status(waiter_finish(&w[i], STUCK_NS), LFC_OK);
@@ -619,16 +537,16 @@ test_wg_no_syscall_without_waiters(void **state)
     (void)state;
     lfc_wg *wg = lfc_wg_new();
     assert_non_null(wg);
-    unsigned long waits = t_waits;
-    unsigned long wakes = t_wakes;
+    unsigned long waits = lfc_test_futex_t_waits;
+    unsigned long wakes = lfc_test_futex_t_wakes;
     for (int i = 0; i < 10000; i++) {
         assert_status(lfc_wg_add(wg, 2), LFC_OK);
         assert_status(lfc_wg_done(wg), LFC_OK);
         assert_status(lfc_wg_done(wg), LFC_OK);
         assert_status(lfc_wg_wait(wg), LFC_OK);
     }
-    assert_true(t_waits == waits);
-    assert_true(t_wakes == wakes);
+    assert_true(lfc_test_futex_t_waits == waits);
+    assert_true(lfc_test_futex_t_wakes == wakes);
     lfc_wg_free(wg);
 }
 
@@ -637,23 +555,25 @@ test_wg_no_syscall_without_waiters(void **state)
 static void
 test_wg_spurious_wakeups_harmless(void **state)
 {
-    __atomic_store_n(&g_spurious, 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&lfc_test_futex_spurious, 1, __ATOMIC_RELAXED);
     lfc_spin_set_limit(0);
-    unsigned long waits = __atomic_load_n(&g_waits, __ATOMIC_RELAXED);
+    unsigned long waits =
+        __atomic_load_n(&lfc_test_futex_waits, __ATOMIC_RELAXED);
 
     test_wg_wait_blocks_until_last_done(state);
     test_wg_many_waiters_woken_at_once(state);
     test_wg_wait_until_times_out_not_early(state);
     test_wg_wait_returns_after_all_done(state);
 
-    assert_true(__atomic_load_n(&g_waits, __ATOMIC_RELAXED) > waits);
+    assert_true(__atomic_load_n(&lfc_test_futex_waits, __ATOMIC_RELAXED) >
+                waits);
 }
 
 static int
 teardown_spurious(void **state)
 {
     (void)state;
-    __atomic_store_n(&g_spurious, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&lfc_test_futex_spurious, 0, __ATOMIC_RELAXED);
     lfc_spin_set_limit(LFC_SPIN_ADAPTIVE);
     return 0;
 }
@@ -663,7 +583,7 @@ main(void)
 {
     lfc_test_alarm(240);
     /* Before any thread parks; kept for the whole binary. */
-    lfc__park_set_ops(&fake_ops);
+    lfc__park_set_ops(&lfc_test_counting_ops);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wg_null_args),
         cmocka_unit_test(test_wg_add_done_wait_smoke),

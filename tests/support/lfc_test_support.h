@@ -204,19 +204,19 @@ lfc_test_alarm(unsigned seconds)
 }
 
 /*
- * Threads of this process whose name (/proc/self/task/N/comm) starts with
- * `prefix`, e.g. "lfc-timer": sanitizer runtimes add threads of their own,
+ * Threads of this process whose name (/proc/self/task/N/comm) is `name`
+ * (exact) or starts with it: sanitizer runtimes add threads of their own,
  * so tests that check "no thread left behind" count by name. -1 if
  * /proc/self/task cannot be read.
  */
 static inline int
-lfc_test_count_threads_named(const char *prefix)
+lfc_test_count_threads_matching(const char *name, bool exact)
 {
     DIR *d = opendir("/proc/self/task");
     if (!d)
         return -1;
     int n = 0;
-    size_t len = strlen(prefix);
+    size_t len = strlen(name);
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.')
@@ -227,12 +227,29 @@ lfc_test_count_threads_named(const char *prefix)
         FILE *f = fopen(path, "r");
         if (!f)
             continue; /* the thread exited meanwhile */
-        if (fgets(comm, sizeof(comm), f) && strncmp(comm, prefix, len) == 0)
-            n++;
+        if (fgets(comm, sizeof(comm), f)) {
+            comm[strcspn(comm, "\n")] = '\0';
+            if (exact ? strcmp(comm, name) == 0 : strncmp(comm, name, len) == 0)
+                n++;
+        }
         fclose(f);
     }
     closedir(d);
     return n;
+}
+
+/* Threads whose name starts with `prefix`, e.g. "lfc-timer". */
+static inline int
+lfc_test_count_threads_named(const char *prefix)
+{
+    return lfc_test_count_threads_matching(prefix, false);
+}
+
+/* Threads named exactly `name`, e.g. "lfc-pool-0" but not "lfc-pool-01". */
+static inline int
+lfc_test_count_threads_exact(const char *name)
+{
+    return lfc_test_count_threads_matching(name, true);
 }
 
 /* Polls every 10 ms until no thread named `prefix` is left; false after
