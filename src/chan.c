@@ -95,9 +95,27 @@
  *   | rx/tx/ack_ec | see park.c                         |         |        |
  *   | tx_spin      | senders, when waiting or waking    | both    | rlx    |
  *   | rx_spin      | receivers, when waiting or waking  | both    | rlx    |
- *   | refs         | retain/release (RMW)               | same    | acqrel |
+ *   | refs         | retain/release, dup/free (RMW)     | same    | acqrel |
+ *   | user_refs    | lfc_chan_dup / lfc_chan_free (RMW) | same    | rlx    |
+ *   | owner_data   | the owner module, under its lock   | owner   | lock   |
+ *
+ * Lifetime: the channel is reference counted. lfc_chan_new returns one
+ * reference, lfc_chan_dup adds one, lfc_chan_free drops one and the last
+ * drop frees the memory (after the dtor, if the owner set one). The send
+ * and receive paths never touch the count: the rule that every thread
+ * that may still be inside a call holds its own reference is what makes a
+ * free safe, so a sender that finishes its wake-ups after its receiver
+ * already freed the channel is holding the reference that keeps it alive.
+ *
+ * Owned channels (a context's done channel, a lfc_timer's channel) belong
+ * to the module that made them: users may receive, select on them, and
+ * lfc_chan_dup them, but lfc_send, lfc_try_send, lfc_send_until, send cases
+ * and lfc_close return LFC_EINVAL, and lfc_chan_free drops only references
+ * the user took with lfc_chan_dup (it is a no-op otherwise). The owner
+ * sends and closes through lfc__chan_owner_try_send/close.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -119,7 +137,13 @@ struct lfc_chan {
     size_t cap;           /* capacity given by the user */
     size_t elem_size;
     bool unbuffered;
-    uint32_t refs; /* references; RMW by lfc__chan_retain/release */
+    bool owned;    /* the library's (ctx done, timer): receive-only for users */
+    uint32_t refs; /* references; RMW by retain/release and lfc_chan_dup */
+    /* Owned channels only: the references users took with lfc_chan_dup,
+     * the only ones lfc_chan_free may drop (RMW). */
+    uint32_t user_refs;
+    lfc__chan_dtor dtor; /* run by the last release, or NULL; read-only */
+    void *owner_data;    /* the owner module's, under the owner's lock */
 
     /* Senders' line. */
     LFC_CACHE_ALIGNED uint64_t tail; /* senders (CAS), lfc_close (RMW) */
@@ -626,31 +650,24 @@ next_pow2(uint64_t v)
     return p;
 }
 
-lfc_chan *
-lfc__chan_new_at(size_t capacity, size_t elem_size, uint64_t start_lap)
+/* The slot stride of a channel of elem_size bytes (elem_size checked). */
+static size_t
+slot_stride(size_t elem_size)
 {
-    if (capacity > LFC_CHAN_MAX_CAP || elem_size > SIZE_MAX - 16) {
-        errno = EINVAL;
-        return NULL;
-    }
-    size_t stride = (sizeof(uint64_t) + elem_size + 7) & ~(size_t)7;
-    uint64_t ring_cap = capacity ? capacity : 1;
-    size_t head_bytes = sizeof(struct lfc_chan);
-    if (ring_cap > (SIZE_MAX - head_bytes - LFC_CACHELINE) / stride) {
-        errno = ENOMEM;
-        return NULL;
-    }
-    size_t total = head_bytes + (size_t)ring_cap * stride;
-    total = (total + LFC_CACHELINE - 1) & ~(size_t)(LFC_CACHELINE - 1);
+    return (sizeof(uint64_t) + elem_size + 7) & ~(size_t)7;
+}
 
-    lfc_chan *ch = aligned_alloc(LFC_CACHELINE, total);
-    if (!ch) {
-        errno = ENOMEM;
-        return NULL;
-    }
+/* Lay out a channel in memory that has room for sizeof(struct lfc_chan)
+ * plus max(capacity, 1) slots of slot_stride(elem_size) bytes. */
+static void
+chan_init(lfc_chan *ch, size_t capacity, size_t elem_size, uint64_t start_lap)
+{
+    size_t head_bytes = sizeof(struct lfc_chan);
+    uint64_t ring_cap = capacity ? capacity : 1;
+
     memset(ch, 0, head_bytes);
     ch->slots = (unsigned char *)ch + head_bytes;
-    ch->stride = stride;
+    ch->stride = slot_stride(elem_size);
     ch->ring_cap = ring_cap;
     ch->mark = next_pow2(ring_cap + 1);
     ch->one_lap = ch->mark * 2;
@@ -671,7 +688,53 @@ lfc__chan_new_at(size_t capacity, size_t elem_size, uint64_t start_lap)
     lfc__ec_init(&ch->ack_ec);
     /* Publication of the new channel to other threads is the caller's
      * (thread creation, or a release store of the pointer). */
+}
+
+lfc_chan *
+lfc__chan_new_at(size_t capacity, size_t elem_size, uint64_t start_lap)
+{
+    if (capacity > LFC_CHAN_MAX_CAP || elem_size > SIZE_MAX - 16) {
+        errno = EINVAL;
+        return NULL;
+    }
+    size_t stride = slot_stride(elem_size);
+    uint64_t ring_cap = capacity ? capacity : 1;
+    size_t head_bytes = sizeof(struct lfc_chan);
+    if (ring_cap > (SIZE_MAX - head_bytes - LFC_CACHELINE) / stride) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    size_t total = head_bytes + (size_t)ring_cap * stride;
+    total = (total + LFC_CACHELINE - 1) & ~(size_t)(LFC_CACHELINE - 1);
+
+    lfc_chan *ch = aligned_alloc(LFC_CACHELINE, total);
+    if (!ch) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    chan_init(ch, capacity, elem_size, start_lap);
     return ch;
+}
+
+/* The never-ready channel: static, so that getting it cannot fail. */
+static struct {
+    struct lfc_chan ch;
+    uint64_t slot; /* its one slot's stamp (elem_size 0) */
+} g_never;
+static pthread_once_t g_never_once = PTHREAD_ONCE_INIT;
+
+static void
+never_init(void)
+{
+    chan_init(&g_never.ch, 0, 0, 0);
+    g_never.ch.owned = true; /* nobody may send to or close it */
+}
+
+lfc_chan *
+lfc__chan_never(void)
+{
+    pthread_once(&g_never_once, never_init);
+    return &g_never.ch;
 }
 
 lfc_chan *
@@ -693,15 +756,69 @@ lfc__chan_release(lfc_chan *ch)
 {
     /* ORDER acqrel: rel orders our uses of the channel before the count
      * drops; acq on the last drop orders the free after everyone's. */
-    if (lfc_faa_acqrel_u32(&ch->refs, (uint32_t)-1) == 1)
+    if (lfc_faa_acqrel_u32(&ch->refs, (uint32_t)-1) != 1)
+        return;
+    if (ch->dtor)
+        ch->dtor(ch);
+    if (ch != &g_never.ch)
         free(ch);
+}
+
+void
+lfc__chan_make_owned(lfc_chan *ch, lfc__chan_dtor dtor)
+{
+    ch->owned = true; /* before the channel is shared */
+    ch->dtor = dtor;
+}
+
+void **
+lfc__chan_owner_data(lfc_chan *ch)
+{
+    return &ch->owner_data;
+}
+
+bool
+lfc__chan_recv_only(const lfc_chan *ch)
+{
+    return ch->owned;
+}
+
+lfc_chan *
+lfc_chan_dup(lfc_chan *ch)
+{
+    if (!ch)
+        return NULL;
+    if (ch->owned) {
+        /* ORDER rlx: a count, as refs; lfc_chan_free's CAS reads it. */
+        lfc_faa_rlx_u32(&ch->user_refs, 1);
+    }
+    lfc__chan_retain(ch);
+    return ch;
+}
+
+/* Take back one user reference of an owned channel, if there is one. */
+static bool
+owned_take_user_ref(lfc_chan *ch)
+{
+    /* ORDER rlx: a count; the release that follows orders the uses. */
+    uint32_t n = lfc_load_rlx_u32(&ch->user_refs);
+    while (n != 0) {
+        /* ORDER acqrel: more than a count needs (rlx would do); the only
+         * 32-bit CAS lfc_atomic.h has, on a path that is never hot. */
+        if (lfc_cas_acqrel_u32(&ch->user_refs, &n, n - 1))
+            return true;
+    }
+    return false;
 }
 
 void
 lfc_chan_free(lfc_chan *ch)
 {
-    if (ch)
-        lfc__chan_release(ch);
+    if (!ch)
+        return;
+    if (ch->owned && !owned_take_user_ref(ch))
+        return; /* not the user's to free: its owner frees it */
+    lfc__chan_release(ch);
 }
 
 static inline bool
@@ -710,11 +827,17 @@ bad_args(const lfc_chan *ch, const void *buf)
     return !ch || (!buf && ch->elem_size != 0);
 }
 
-int
-lfc_try_send(lfc_chan *ch, const void *elem)
+/* As bad_args, and the channel must be one users may send to. */
+static inline bool
+bad_send_args(const lfc_chan *ch, const void *buf)
 {
-    if (bad_args(ch, elem))
-        return LFC_EINVAL;
+    return bad_args(ch, buf) || ch->owned;
+}
+
+/* lfc_try_send without the ownership check: the owner's send. */
+static int
+chan_try_send(lfc_chan *ch, const void *elem)
+{
     if (ch->unbuffered)
         return unbuf_try_send(ch, elem);
     struct send_op op = {ch, elem, 0};
@@ -722,9 +845,23 @@ lfc_try_send(lfc_chan *ch, const void *elem)
 }
 
 int
+lfc_try_send(lfc_chan *ch, const void *elem)
+{
+    if (bad_send_args(ch, elem))
+        return LFC_EINVAL;
+    return chan_try_send(ch, elem);
+}
+
+int
+lfc__chan_owner_try_send(lfc_chan *ch, const void *elem)
+{
+    return chan_try_send(ch, elem);
+}
+
+int
 lfc_send_until(lfc_chan *ch, const void *elem, int64_t deadline_ns)
 {
-    if (bad_args(ch, elem))
+    if (bad_send_args(ch, elem))
         return LFC_EINVAL;
     if (ch->unbuffered)
         return unbuf_send(ch, elem, deadline_ns);
@@ -773,8 +910,14 @@ lfc_recv(lfc_chan *ch, void *out)
 int
 lfc_close(lfc_chan *ch)
 {
-    if (!ch)
+    if (!ch || ch->owned)
         return LFC_EINVAL;
+    return lfc__chan_owner_close(ch);
+}
+
+int
+lfc__chan_owner_close(lfc_chan *ch)
+{
     /* ORDER seqcst: one RMW sets the mark, so a sender's CAS from an
      * unmarked tail fails after it (no value slips in); release for the
      * acq mark loads that return LFC_CLOSED. */

@@ -94,6 +94,7 @@
 #include "lfchan/chan.h"
 #include "lfchan/ctx.h"
 #include "lfc_atomic.h"
+#include "lfc_chan_internal.h"
 #include "lfc_common.h"
 #include "lfc_park.h"
 #include "lfc_timer_internal.h"
@@ -121,20 +122,13 @@ struct lfc_ctx {
     struct lfc_ctx *up;
 };
 
-/* The background context: never cancelled, never counted, never linked. */
+/* The background context: never cancelled, never counted, never linked.
+ * Its done channel is the static never-ready channel (set on first use:
+ * getting it allocates nothing, so it cannot fail). */
 static struct lfc_ctx bg = {
     .deadline = LFC_FOREVER,
     .mu = PTHREAD_MUTEX_INITIALIZER,
 };
-static pthread_once_t bg_once = PTHREAD_ONCE_INIT;
-
-static void
-bg_init(void)
-{
-    /* Never closed, never freed (reachable from bg: not a leak). NULL if
-     * the allocation fails; lfc_ctx_done then returns NULL. */
-    bg.done = lfc_chan_new(0, 0);
-}
 
 static void
 ctx_lock(lfc_ctx *c)
@@ -171,7 +165,7 @@ ctx_release(lfc_ctx *c)
         LFC_ASSERT(!c->linked && !c->children);
         lfc_ctx *p = c->parent;
         lfc__timer_destroy(c->timer);
-        lfc_chan_free(c->done);
+        lfc__chan_release(c->done); /* ours; users' dups keep it alive */
         pthread_mutex_destroy(&c->mu);
         free(c);
         c = p;
@@ -258,7 +252,7 @@ cancel_tree(lfc_ctx *c, int cause)
         }
         /* After err and after every descendant: a receiver that sees done
          * closed sees the cause, and a cancelled subtree. */
-        lfc_close(top->done);
+        lfc__chan_owner_close(top->done);
         lfc_ctx *n = top;
         top = top->up;
         if (n != c)
@@ -316,6 +310,7 @@ ctx_new(lfc_ctx *parent, int64_t deadline_ns)
     c->done = lfc_chan_new(0, 0);
     if (!c->done)
         goto out_destroy_mu;
+    lfc__chan_make_owned(c->done, NULL); /* receive-only for users */
     bool own = deadline_ns < parent->deadline;
     c->deadline = own ? deadline_ns : parent->deadline;
     if (own) {
@@ -371,7 +366,7 @@ ctx_new(lfc_ctx *parent, int64_t deadline_ns)
     return c;
 
 out_free_done:
-    lfc_chan_free(c->done);
+    lfc__chan_release(c->done);
 out_destroy_mu:
     pthread_mutex_destroy(&c->mu);
 out_free_ctx:
@@ -424,7 +419,7 @@ lfc_ctx_done(lfc_ctx *ctx)
     if (!ctx)
         return NULL;
     if (ctx == &bg)
-        pthread_once(&bg_once, bg_init);
+        return lfc__chan_never();
     return ctx->done;
 }
 

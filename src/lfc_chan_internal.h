@@ -22,6 +22,34 @@
 void lfc__chan_retain(lfc_chan *ch) LFC_INTERNAL;
 void lfc__chan_release(lfc_chan *ch) LFC_INTERNAL;
 
+/* Run by the last release, before the memory goes. */
+typedef void (*lfc__chan_dtor)(lfc_chan *ch);
+
+/*
+ * Make ch a channel the library owns (a context's done channel, a timer's
+ * channel): users may receive from it and lfc_chan_dup it, but every send
+ * and lfc_close on it returns LFC_EINVAL, and lfc_chan_free drops only the
+ * references users took with lfc_chan_dup. The owner holds the reference
+ * lfc_chan_new returned and drops it with lfc__chan_release. dtor (may be
+ * NULL) runs when the last reference goes. Call before ch is shared.
+ */
+void lfc__chan_make_owned(lfc_chan *ch, lfc__chan_dtor dtor) LFC_INTERNAL;
+
+/* A word the owner (or a dtor's module) may use, under its own lock. */
+void **lfc__chan_owner_data(lfc_chan *ch) LFC_INTERNAL;
+
+/* The owner's send and close (lfc_try_send and lfc_close, without the
+ * ownership check). */
+int lfc__chan_owner_try_send(lfc_chan *ch, const void *elem) LFC_INTERNAL;
+int lfc__chan_owner_close(lfc_chan *ch) LFC_INTERNAL;
+
+/* Whether users may not send to ch (owned). */
+bool lfc__chan_recv_only(const lfc_chan *ch) LFC_INTERNAL;
+
+/* A static unbuffered elem_size-0 owned channel nobody ever sends to or
+ * closes: never ready. Getting it cannot fail; never freed. */
+lfc_chan *lfc__chan_never(void) LFC_INTERNAL;
+
 /* Internal constructor, also used by tests to start the counters near
  * 2^64 and check wraparound. */
 lfc_chan *lfc__chan_new_at(size_t capacity, size_t elem_size,

@@ -155,6 +155,8 @@ case_valid(const lfc_case *c)
         return true; /* switched off: never ready, whatever else it says */
     if (c->dir != LFC_SEND && c->dir != LFC_RECV)
         return false;
+    if (c->dir == LFC_SEND && lfc__chan_recv_only(c->ch))
+        return false; /* a context's or timer's channel */
     return c->buf != NULL || lfc__chan_elem_size(c->ch) == 0;
 }
 

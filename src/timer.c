@@ -285,7 +285,7 @@ fire_send(struct lfc_timer *t, int64_t now)
     int64_t v = now;
     /* Never blocks (capacity 1, buffered). LFC_AGAIN drops a tick nobody
      * has read yet; LFC_CLOSED (the user closed the channel) is ignored. */
-    (void)lfc_try_send(t->ch, &v);
+    (void)lfc__chan_owner_try_send(t->ch, &v);
     if (t->period > 0) {
         t->when = next_tick(t, now);
         t->seq = tm.seq++;
@@ -472,13 +472,14 @@ chan_timer_new(int64_t deadline_ns, int64_t period_ns)
     t->ch = lfc_chan_new(1, sizeof(int64_t));
     if (!t->ch)
         goto out_free_timer;
+    lfc__chan_make_owned(t->ch, NULL); /* receive-only for users */
     t->period = period_ns;
     if (lfc__timer_arm(t, deadline_ns) != LFC_OK)
         goto out_free_chan;
     return t;
 
 out_free_chan:
-    lfc_chan_free(t->ch);
+    lfc__chan_release(t->ch);
 out_free_timer:
     free(t);
     errno = ENOMEM;
@@ -550,6 +551,6 @@ lfc_timer_free(lfc_timer *t)
     if (!t)
         return;
     lfc__timer_stop(t);
-    lfc_chan_free(t->ch);
+    lfc__chan_release(t->ch); /* ours; users' dups keep it alive */
     free(t);
 }

@@ -9,19 +9,42 @@
  * receiver has taken the value. Blocked calls spin briefly, then park on a
  * futex (see lfchan/spin.h); the uncontended path makes no system call.
  *
- * Threads:
+ * Ownership: a channel is reference counted. lfc_chan_new returns one
+ * reference; lfc_chan_dup takes another; lfc_chan_free releases one, and
+ * the last release destroys the channel. The rule:
  *
- *   | call                     | may race with                             |
- *   |--------------------------|-------------------------------------------|
- *   | lfc_send, lfc_try_send,  | every call below except lfc_chan_free     |
- *   | lfc_send_until           |                                           |
- *   | lfc_recv, lfc_try_recv,  | every call except lfc_chan_free           |
- *   | lfc_recv_until           |                                           |
- *   | lfc_close                | every call except lfc_chan_free           |
- *   | lfc_chan_len, _cap,      | every call except lfc_chan_free           |
- *   | _closed, _elem_size      |                                           |
- *   | lfc_chan_free            | nothing: no call on the channel may be in |
- *   |                          | progress or follow it                     |
+ *     Every thread that may still be inside a call on a channel holds its
+ *     own reference, and releases it with lfc_chan_free when done.
+ *
+ * So a requester that hands a reply channel to a worker dups it first
+ * (the worker frees its reference after its lfc_send returns), and may
+ * free its own as soon as its lfc_recv returns; a producer thread that
+ * sends and closes holds its own reference until lfc_close returns. The
+ * count is touched only by dup and free, never by sends and receives.
+ *
+ * Channels the library owns: lfc_ctx_done() and lfc_timer_chan() return
+ * channels that belong to their context or timer. They are receive-only
+ * for users: lfc_send, lfc_try_send, lfc_send_until, send cases of a
+ * select and lfc_close on them return LFC_EINVAL. They live as long as
+ * their owner; lfc_chan_dup on one gives the caller a reference of its
+ * own (the channel then outlives its owner until that reference is
+ * freed), and lfc_chan_free on one releases only such a reference: with
+ * none taken it does nothing. lfc_after's channel is an ordinary one, the
+ * caller's.
+ *
+ * Threads: every call may race with every other call on the same channel,
+ * from any number of threads, as long as each calling thread holds a
+ * reference (above) until its call has returned. Releasing the last
+ * reference while a call is in progress, or calling after it, is a bug.
+ *
+ * Linearizability: lfc_send, lfc_recv, lfc_try_send, lfc_try_recv, the
+ * _until forms, lfc_close and lfc_chan_len each take effect atomically at
+ * one instant between their call and their return, so every history of
+ * them is explained by a sequential Go channel of the same capacity. In
+ * particular lfc_try_recv fails with LFC_AGAIN only if, at some instant
+ * during the call, the channel held no value (a send that has not
+ * returned may not yet count), and lfc_try_send only if it was full
+ * (unbuffered: no receiver was waiting).
  *
  * Ordering (what users may rely on):
  *   - A send that returns LFC_OK happens-before the receive that returns its
@@ -33,10 +56,14 @@
  *     still owns the value.
  *   - lfc_close happens-before every call that returns LFC_CLOSED because of
  *     it. After close, receivers first drain what is buffered, then get
- *     LFC_CLOSED; no send can enqueue after close has returned.
+ *     LFC_CLOSED; no send can enqueue after close has returned. On an
+ *     unbuffered channel no rendezvous happens after close has returned:
+ *     a sender still blocked in lfc_send then gets LFC_CLOSED and its
+ *     value was taken by nobody.
  *
- * Contract violations (bugs, not statuses): using a channel after
- * lfc_chan_free, or freeing it while a call on it is in progress.
+ * Contract violations (bugs, not statuses): calling on a channel after
+ * its last reference was released, or releasing the last reference while
+ * a call on it is in progress.
  */
 #ifndef LFC_CHAN_H
 #define LFC_CHAN_H
@@ -72,10 +99,24 @@ typedef struct lfc_chan lfc_chan;
 LFC_API lfc_chan *lfc_chan_new(size_t capacity, size_t elem_size);
 
 /*
- * lfc_chan_free - release a channel and any values still buffered in it.
+ * lfc_chan_dup - take one more reference to ch (see "Ownership" above).
  *
- * NULL is a no-op. Returns: nothing. Blocks: never.
- * Threads: no other call on this channel may be in progress or follow.
+ * Returns: ch; NULL for NULL. Blocks: never.
+ * Threads: any thread that holds a reference (or whose owner context or
+ * timer is alive, for the library's channels).
+ */
+LFC_API lfc_chan *lfc_chan_dup(lfc_chan *ch);
+
+/*
+ * lfc_chan_free - release one reference to ch; the last one destroys the
+ * channel and any values still buffered in it.
+ *
+ * NULL is a no-op. On a channel the library owns (lfc_ctx_done,
+ * lfc_timer_chan) it releases a reference taken with lfc_chan_dup, and
+ * does nothing if the caller took none.
+ * Returns: nothing. Blocks: never.
+ * Threads: the calling thread gives up its reference: it makes no call on
+ * the channel afterwards.
  */
 LFC_API void lfc_chan_free(lfc_chan *ch);
 
@@ -85,7 +126,8 @@ LFC_API void lfc_chan_free(lfc_chan *ch);
  * Returns: LFC_OK once the value is enqueued (on an unbuffered channel: once
  * a receiver has taken it); LFC_CLOSED if the channel is closed before the
  * value could be enqueued, including while this call was blocked;
- * LFC_EINVAL if ch is NULL, or elem is NULL and elem_size > 0.
+ * LFC_EINVAL if ch is NULL, elem is NULL and elem_size > 0, or ch is a
+ * channel the library owns (receive-only for users).
  * Blocks: while the channel is full (unbuffered: until a receiver takes the
  * value), until room appears or the channel is closed.
  */
@@ -148,8 +190,11 @@ LFC_API int lfc_recv_until(lfc_chan *ch, void *out, int64_t deadline_ns);
  * Every blocked sender returns LFC_CLOSED (on an unbuffered channel, unless
  * a receiver took its value first, then LFC_OK); every blocked receiver
  * wakes, drains what is left and then returns LFC_CLOSED.
+ * On an unbuffered channel, a value a blocked sender offered that no
+ * receiver has claimed is retracted by close itself: that sender returns
+ * LFC_CLOSED, and no receive that starts after close returns can take it.
  * Returns: LFC_OK; LFC_CLOSED if it was already closed; LFC_EINVAL if ch is
- * NULL. Blocks: never.
+ * NULL or a channel the library owns. Blocks: never.
  */
 LFC_API int lfc_close(lfc_chan *ch);
 
