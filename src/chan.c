@@ -771,6 +771,12 @@ lfc__chan_make_owned(lfc_chan *ch, lfc__chan_dtor dtor)
     ch->dtor = dtor;
 }
 
+void
+lfc__chan_set_dtor(lfc_chan *ch, lfc__chan_dtor dtor)
+{
+    ch->dtor = dtor; /* before the channel is shared */
+}
+
 void **
 lfc__chan_owner_data(lfc_chan *ch)
 {

@@ -35,6 +35,10 @@ typedef void (*lfc__chan_dtor)(lfc_chan *ch);
  */
 void lfc__chan_make_owned(lfc_chan *ch, lfc__chan_dtor dtor) LFC_INTERNAL;
 
+/* Set the dtor of a channel that stays the user's (lfc_after's: the timer
+ * leaves the heap when the user frees it). Call before ch is shared. */
+void lfc__chan_set_dtor(lfc_chan *ch, lfc__chan_dtor dtor) LFC_INTERNAL;
+
 /* A word the owner (or a dtor's module) may use, under its own lock. */
 void **lfc__chan_owner_data(lfc_chan *ch) LFC_INTERNAL;
 
