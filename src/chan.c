@@ -114,8 +114,10 @@
  * the user took with lfc_chan_dup (it is a no-op otherwise). The owner
  * sends and closes through lfc__chan_owner_try_send/close.
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
@@ -202,10 +204,60 @@ pos_diff(uint64_t a, uint64_t b)
 
 /* ---- the ring --------------------------------------------------------- */
 
+enum {
+    PEER_SPINS = 64, /* polls for a peer mid-copy before yielding */
+    /* Stamp of an unbuffered offer at p that a receiver refused because
+     * the channel was closed: neither full (p + 1) nor freed
+     * (p + one_lap, and one_lap >= 4). */
+    UNBUF_REFUSED = 2
+};
+
+/*
+ * A peer has claimed the position we need and is between its claim and
+ * its stamp store (a copy): spin a little, then yield, so that a peer
+ * preempted there costs us yields, never an unbounded spin. Woken by
+ * nothing: the caller rechecks the stamp after each call.
+ */
+static void
+wait_for_peer(uint32_t *polls)
+{
+    if (*polls < PEER_SPINS) {
+        (*polls)++;
+        lfc_cpu_relax();
+    } else {
+        sched_yield();
+    }
+}
+
+/*
+ * An unbuffered receiver has claimed the offer at p (its head CAS won).
+ * If the channel is closed it must not take it: no rendezvous happens
+ * after close. It refuses the offer instead (the stamp says so; its
+ * sender returns LFC_CLOSED) and reports LFC_CLOSED itself. A receiver
+ * whose load of tail misses the mark read it before close's RMW, so its
+ * rendezvous is linearized at that load, before the close.
+ */
+static bool
+unbuf_closed_refuse(lfc_chan *ch, uint64_t p)
+{
+    /* ORDER acq: pairs with the seqcst RMW in lfc_close(). */
+    if (!(lfc_load_acq_u64(&ch->tail) & ch->mark))
+        return false;
+    /* ORDER rel: nothing to publish but the verdict; pairs with the acq
+     * stamp load in ack_try(). */
+    lfc_store_rel_u64(slot_stamp(ch, p), p + UNBUF_REFUSED);
+    /* ORDER seqcst: the verdict before the waiters load (store→load),
+     * pairing with the sender's announce-then-recheck on ack_ec. */
+    lfc_fence_seqcst();
+    lfc__ec_broadcast_fenced(&ch->ack_ec, &ch->rx_spin);
+    return true;
+}
+
 /* Try to enqueue; on LFC_OK *pos is the position used. Never blocks. */
 static int
 ring_try_send(lfc_chan *ch, const void *elem, uint64_t *pos)
 {
+    uint32_t peer_polls = 0;
     /* ORDER rlx: a starting guess; the CAS below validates it. */
     uint64_t tail = lfc_load_rlx_u64(&ch->tail);
 
@@ -233,10 +285,17 @@ ring_try_send(lfc_chan *ch, const void *elem, uint64_t *pos)
             }
             /* Lost the race: the failed CAS left the current tail. */
         } else if (d < 0) {
-            /* Last lap's value is still in the slot (perhaps being copied
-             * out right now): full. No one can have moved tail past an
-             * unfree slot, so `tail` is current. */
-            return LFC_AGAIN;
+            /* Last lap's value is still in the slot. No one can have moved
+             * tail past an unfree slot, so `tail` is current. Full only if
+             * that value is unclaimed (head is one lap behind us); if a
+             * receiver has claimed it, it is copying it out right now and
+             * the channel is not full: wait for it (linearizable try).
+             * ORDER acq: a snapshot of head; whoever acts on it rechecks
+             * the stamp (acq) first. */
+            if (lfc_load_acq_u64(&ch->head) == tail - ch->one_lap)
+                return LFC_AGAIN;
+            wait_for_peer(&peer_polls);
+            continue; /* reload the stamp of the same position */
         } else {
             /* ORDER rlx: our guess was stale; reload and retry. */
             tail = lfc_load_rlx_u64(&ch->tail);
@@ -249,6 +308,7 @@ ring_try_send(lfc_chan *ch, const void *elem, uint64_t *pos)
 static int
 ring_try_recv(lfc_chan *ch, void *out, uint64_t *pos)
 {
+    uint32_t peer_polls = 0;
     /* ORDER rlx: a starting guess; the CAS below validates it. */
     uint64_t head = lfc_load_rlx_u64(&ch->head);
 
@@ -264,6 +324,8 @@ ring_try_recv(lfc_chan *ch, void *out, uint64_t *pos)
              * ordered by the slot's stamp. */
             if (lfc_cas_rlx_u64(&ch->head, &head, next_pos(ch, head))) {
                 LFC_DEBUG_YIELD_POINT();
+                if (ch->unbuffered && unbuf_closed_refuse(ch, head))
+                    return LFC_CLOSED;
                 if (ch->elem_size)
                     memcpy(out, slot_data(stamp), ch->elem_size);
                 /* ORDER rel: frees the slot after our copy-out; pairs with
@@ -278,9 +340,17 @@ ring_try_recv(lfc_chan *ch, void *out, uint64_t *pos)
              * ORDER acq: pairs with the seqcst RMW in lfc_close(), so a
              * LFC_CLOSED returned here happens after the close. */
             uint64_t tail = lfc_load_acq_u64(&ch->tail);
-            if ((tail & ch->mark) && (tail & ~ch->mark) == head)
-                return LFC_CLOSED;
-            return LFC_AGAIN;
+            if ((tail & ~ch->mark) == head)
+                return (tail & ch->mark) ? LFC_CLOSED : LFC_AGAIN;
+            /* tail is past head: a sender has claimed position head and
+             * is copying its value in, so the channel is not empty. Wait
+             * for it (linearizable try; crossbeam does the same). On an
+             * unbuffered channel that is an offer still being made: no
+             * sender is waiting yet, so nothing is ready. */
+            if (ch->unbuffered)
+                return LFC_AGAIN;
+            wait_for_peer(&peer_polls);
+            continue; /* reload the stamp of the same position */
         } else {
             /* ORDER rlx: our guess was stale; reload and retry. */
             head = lfc_load_rlx_u64(&ch->head);
@@ -441,6 +511,8 @@ ack_try(void *arg)
     /* ORDER acq: pairs with the rel free in ring_try_recv(): the receiver
      * has finished copying our value out. */
     uint64_t s = lfc_load_acq_u64(slot_stamp(ch, op->pos));
+    if (s == op->pos + UNBUF_REFUSED)
+        return LFC_CLOSED; /* refused after close (unbuf_closed_refuse) */
     if (s != op->pos + 1)
         return LFC_OK;
     /* ORDER rlx: the mark is read again (acq) by whoever acts on it;

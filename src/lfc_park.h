@@ -62,6 +62,24 @@ bool lfc__spin_note_same_cpu(struct lfc_spin *spin,
                              const struct lfc_spin *partner,
                              int cpu) LFC_INTERNAL;
 
+/* Polls between clock reads while spinning toward a deadline (a power of
+ * two; a clock read costs about as much as 20-50 polls). */
+#define LFC__SPIN_CLOCK_POLLS 256u
+
+/* CLOCK_MONOTONIC in ns (the same clock as lfc_now_ns). */
+int64_t lfc__now_ns(void) LFC_INTERNAL;
+
+/* Whether a spin that is at poll i should stop because deadline_ns (absolute
+ * CLOCK_MONOTONIC, INT64_MAX for none) has passed; reads the clock only
+ * every LFC__SPIN_CLOCK_POLLS polls. */
+static inline bool
+lfc__spin_past_deadline(uint32_t i, int64_t deadline_ns)
+{
+    return deadline_ns != INT64_MAX &&
+           (i & (LFC__SPIN_CLOCK_POLLS - 1)) == LFC__SPIN_CLOCK_POLLS - 1 &&
+           lfc__now_ns() >= deadline_ns;
+}
+
 /* A try function: LFC_AGAIN means "not yet, keep waiting"; any other
  * status ends the wait and is returned. */
 typedef int (*lfc__try_fn)(void *arg);
@@ -227,7 +245,5 @@ struct lfc__park_ops {
  * call only while no thread is parked or waking. */
 void lfc__park_set_ops(const struct lfc__park_ops *ops) LFC_INTERNAL;
 
-/* CLOCK_MONOTONIC in ns (the same clock as lfc_now_ns). */
-int64_t lfc__now_ns(void) LFC_INTERNAL;
 
 #endif /* LFC_PARK_H */

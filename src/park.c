@@ -561,7 +561,9 @@ lfc__ec_wait(struct lfc_ec *ec, struct lfc_spin *spin,
     if (adaptive && budget != 0)
         spin_start = lfc__now_ns();
 
-    /* Spin phase. Woken by nothing: each poll rechecks the state. */
+    /* Spin phase. Woken by nothing: each poll rechecks the state. A
+     * deadline is checked every few hundred polls, so that no budget
+     * (lfc_spin_set_limit allows any) outlasts it by more than that. */
     for (uint32_t i = 0; i < budget; i++) {
         lfc_cpu_relax();
         r = try_fn(arg);
@@ -569,6 +571,10 @@ lfc__ec_wait(struct lfc_ec *ec, struct lfc_spin *spin,
             if (adaptive)
                 spin_adjust(spin, budget, 2 * (i + 1) + SPIN_FLOOR, 8);
             return r;
+        }
+        if (lfc__spin_past_deadline(i, deadline_ns)) {
+            yields = 0; /* the park below times out at once */
+            break;
         }
     }
     /* Yield phase (sharing a CPU only). Bounded: an idle partner costs at

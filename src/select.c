@@ -205,14 +205,19 @@ register_all(struct select_call *sc)
     /* ORDER rlx: no node is linked, so no other thread reads the word;
      * the locks in lfc__ec_sel_add publish it with each node. */
     lfc_store_rlx_u32(&sc->sel.state, LFC__SEL_WAITING);
-    for (int i = 0; i < sc->n; i++) {
+    /* Link in the last pass's order: a random permutation (array order
+     * when biased). Peers take the first WAITING node of a list, so two
+     * cases on one channel must not always be linked the same way round
+     * (Go's TestPseudoRandomSend). */
+    for (int k = 0; k < sc->n; k++) {
+        uint32_t i = sc->order[k];
         lfc_case *c = &sc->cases[i];
         if (!c->ch)
             continue;
         struct lfc__sel_node *x = &sc->nodes[i];
         x->sel = &sc->sel;
         x->buf = c->buf;
-        x->index = (uint32_t)i;
+        x->index = i;
         x->dir = c->dir;
         x->ec = lfc__chan_case_ec(c->ch, c->dir, &x->passive);
         lfc__ec_sel_add(x->ec, x);
@@ -291,7 +296,7 @@ park_once(struct select_call *sc, int64_t deadline_ns)
 static __thread uint32_t tls_spin_budget = SPIN_INITIAL;
 
 static int
-spin(struct select_call *sc)
+spin(struct select_call *sc, int64_t deadline_ns)
 {
     int cpu = sched_getcpu();
     bool same = false;
@@ -309,11 +314,15 @@ spin(struct select_call *sc)
     uint32_t per_pass = sc->n > 0 ? (uint32_t)sc->n : 1;
     int r = LFC_AGAIN;
     uint32_t tries = 0;
-    while (tries < budget) {
+    for (uint32_t k = 0; tries < budget; k++) {
         lfc_cpu_relax();
         r = pass(sc);
         tries += per_pass;
         if (r != LFC_AGAIN)
+            break;
+        /* No budget outlasts the deadline: the clock is read every few
+         * hundred passes (park_once then times out at once). */
+        if (lfc__spin_past_deadline(k, deadline_ns))
             break;
     }
     if (limit < 0) {
@@ -330,7 +339,7 @@ static int
 select_blocking(struct select_call *sc, int64_t deadline_ns)
 {
     int futile = 0;
-    int r = spin(sc);
+    int r = spin(sc, deadline_ns);
     if (r != LFC_AGAIN)
         return r;
     for (;;) {

@@ -469,6 +469,8 @@ acquire(lfc_sem *s, int64_t n, int64_t deadline_ns, lfc_ctx *ctx)
             break;
         if (fast_acquire(s, n))
             return LFC_OK;
+        if (lfc__spin_past_deadline((uint32_t)i, deadline_ns))
+            break; /* no budget outlasts the deadline */
     }
     if (deadline_ns != INT64_MAX && lfc__now_ns() >= deadline_ns)
         return fast_acquire(s, n) ? LFC_OK : LFC_TIMEDOUT;

@@ -147,7 +147,10 @@ LFC_API int lfc_recv(lfc_chan *ch, void *out);
  * lfc_try_send - lfc_send that never waits for room.
  *
  * Returns: as lfc_send, plus LFC_AGAIN if the channel is full (checked after
- * the closed state: a closed channel gives LFC_CLOSED). On an unbuffered
+ * the closed state: a closed channel gives LFC_CLOSED). Full means every
+ * buffered value is unclaimed: if a receiver has taken the oldest value
+ * and is still copying it out, this call waits for it (a bounded spin,
+ * then yields) rather than fail. On an unbuffered
  * channel it succeeds only if a receiver is already parked in a receive: it
  * hands the value over and then waits for that receiver to copy it, which
  * the receiver does without any other thread's help; otherwise LFC_AGAIN.
@@ -158,10 +161,12 @@ LFC_API int lfc_try_send(lfc_chan *ch, const void *elem);
 /*
  * lfc_try_recv - lfc_recv that never waits.
  *
- * Returns: as lfc_recv, plus LFC_AGAIN if no value is ready (a value whose
- * send is still in progress is not ready). On an unbuffered channel it
- * succeeds if a sender is blocked offering a value.
- * Blocks: never.
+ * Returns: as lfc_recv, plus LFC_AGAIN if the channel is empty. Empty means
+ * no send has claimed a slot: if a sender has claimed the oldest slot and
+ * is still copying its value in, this call waits for it (a bounded spin,
+ * then yields; a preempted sender costs yields) rather than fail. On an
+ * unbuffered channel it succeeds if a sender is blocked offering a value.
+ * Blocks: never on the channel's state (see above).
  */
 LFC_API int lfc_try_recv(lfc_chan *ch, void *out);
 

@@ -1,0 +1,541 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Regression tests for channel semantics that must match Go and
+ * crossbeam-channel (include/lfchan/chan.h "Linearizability", lfc_close;
+ * include/lfchan/select.h "Fairness"), each for a defect a conformance
+ * suite found:
+ *
+ *   - crossbeam-channel's `linearizable` test: threads loop send then
+ *     try_recv; the try_recv must never fail (it did, about 3 times in
+ *     100,000, when the head slot was claimed by a slower sender);
+ *   - the same for try_send against a receiver still copying out;
+ *   - Go's TestPseudoRandomSend: two send cases of one select on the same
+ *     channel must each win often (5 zeros in 1,000 before the fix);
+ *   - close versus a blocked unbuffered sender: no rendezvous after close
+ *     has returned (168 of 200 runs took the parked sender's value);
+ *   - a fixed spin budget must not outlast a deadline (a 1 ms deadline took
+ *     290 ms with lfc_spin_set_limit(10000000)).
+ */
+#define _GNU_SOURCE
+
+#include <limits.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include <cmocka.h>
+
+#include "lfchan.h"
+#include "lfc_chan_internal.h"
+#include "lfc_test_support.h"
+
+/* ---- linearizable try operations ------------------------------------ */
+
+enum { LIN_THREADS = 4 };
+
+struct lin_arg {
+    lfc_chan *ch;
+    long iters;
+    int dir;              /* LFC_RECV: send, try_recv; LFC_SEND: the mirror */
+    long failures;        /* try calls that said LFC_AGAIN */
+    int bad_status;       /* first unexpected status, or LFC_OK */
+    unsigned long *progress;
+    lfc_test_barrier *start;
+};
+
+/* crossbeam's loop: send (blocking), then try_recv, which must succeed:
+ * this thread's own send completed, and every other thread has at most
+ * as many receives as sends, so the channel is never empty then. */
+static void *
+lin_send_then_try_recv(void *p)
+{
+    struct lin_arg *a = p;
+    lfc_test_barrier_wait(a->start);
+    for (long i = 0; i < a->iters; i++) {
+        int v = (int)i;
+        int r = lfc_send(a->ch, &v);
+        if (r != LFC_OK && a->bad_status == LFC_OK)
+            a->bad_status = r;
+        r = lfc_try_recv(a->ch, &v);
+        if (r == LFC_AGAIN) {
+            a->failures++;
+            /* Keep the count balanced, so later iterations stay valid. */
+            r = lfc_recv(a->ch, &v);
+        }
+        if (r != LFC_OK && a->bad_status == LFC_OK)
+            a->bad_status = r;
+        lfc_progress_bump(a->progress);
+    }
+    return NULL;
+}
+
+/* The mirror: the channel starts full; recv (blocking), then try_send,
+ * which must succeed: this thread's receive made room that only a send
+ * that completed after it can have taken. */
+static void *
+lin_recv_then_try_send(void *p)
+{
+    struct lin_arg *a = p;
+    lfc_test_barrier_wait(a->start);
+    for (long i = 0; i < a->iters; i++) {
+        int v;
+        int r = lfc_recv(a->ch, &v);
+        if (r != LFC_OK && a->bad_status == LFC_OK)
+            a->bad_status = r;
+        r = lfc_try_send(a->ch, &v);
+        if (r == LFC_AGAIN) {
+            a->failures++;
+            r = lfc_send(a->ch, &v);
+        }
+        if (r != LFC_OK && a->bad_status == LFC_OK)
+            a->bad_status = r;
+        lfc_progress_bump(a->progress);
+    }
+    return NULL;
+}
+
+static void
+run_linearizable(size_t cap, int dir)
+{
+    lfc_chan *ch = lfc_chan_new(cap, sizeof(int));
+    assert_non_null(ch);
+    if (dir == LFC_SEND) {
+        for (size_t i = 0; i < cap; i++) {
+            int v = (int)i;
+            assert_status(lfc_send(ch, &v), LFC_OK);
+        }
+    }
+    /* A thread whose try fails once per 30,000 loops is what broke; a
+     * failure-free run of this length was one in tens of thousands. */
+    long iters = lfc_test_scaled(40000, 2000);
+    unsigned long progress = 0;
+    struct lfc_watchdog wd;
+    lfc_test_barrier start;
+    lfc_test_barrier_init(&start, LIN_THREADS);
+    struct lin_arg args[LIN_THREADS];
+    pthread_t th[LIN_THREADS];
+    lfc_watchdog_start(&wd, "linearizable", &progress, 60);
+    for (int i = 0; i < LIN_THREADS; i++) {
+        args[i] = (struct lin_arg){.ch = ch,
+                                   .iters = iters,
+                                   .dir = dir,
+                                   .bad_status = LFC_OK,
+                                   .progress = &progress,
+                                   .start = &start};
+        assert_int_equal(pthread_create(&th[i], NULL,
+                                        dir == LFC_RECV
+                                            ? lin_send_then_try_recv
+                                            : lin_recv_then_try_send,
+                                        &args[i]),
+                         0);
+    }
+    long failures = 0;
+    for (int i = 0; i < LIN_THREADS; i++) {
+        pthread_join(th[i], NULL);
+        failures += args[i].failures;
+        assert_status(args[i].bad_status, LFC_OK);
+    }
+    lfc_watchdog_stop(&wd);
+    lfc_test_barrier_destroy(&start);
+    if (failures != 0) {
+        fail_msg("capacity %zu: %ld of %ld try_%s calls failed", cap, failures,
+                 iters * LIN_THREADS, dir == LFC_RECV ? "recv" : "send");
+    }
+    /* Balanced: what is left is what was there at the start. */
+    assert_int_equal(lfc_chan_len(ch), dir == LFC_SEND ? cap : 0);
+    lfc_chan_free(ch);
+}
+
+static void
+test_linearizable_try_recv_cap1(void **state)
+{
+    (void)state;
+    run_linearizable(1, LFC_RECV);
+}
+
+static void
+test_linearizable_try_recv_cap2(void **state)
+{
+    (void)state;
+    run_linearizable(2, LFC_RECV);
+}
+
+static void
+test_linearizable_try_recv_cap4(void **state)
+{
+    (void)state;
+    run_linearizable(4, LFC_RECV);
+}
+
+static void
+test_linearizable_try_send_cap1(void **state)
+{
+    (void)state;
+    run_linearizable(1, LFC_SEND);
+}
+
+static void
+test_linearizable_try_send_cap4(void **state)
+{
+    (void)state;
+    run_linearizable(4, LFC_SEND);
+}
+
+/* ---- fair select on send cases (Go's TestPseudoRandomSend) ----------- */
+
+enum { PRS_N = 1000 };
+
+struct prs_recv {
+    lfc_chan *ch;
+    int got[PRS_N];
+    int status;
+};
+
+static void *
+prs_receiver(void *p)
+{
+    struct prs_recv *a = p;
+    a->status = LFC_OK;
+    for (int i = 0; i < PRS_N; i++) {
+        int r = lfc_recv(a->ch, &a->got[i]);
+        if (r != LFC_OK) {
+            a->status = r;
+            break;
+        }
+    }
+    return NULL;
+}
+
+static void
+run_pseudo_random_send(size_t cap)
+{
+    lfc_chan *ch = lfc_chan_new(cap, sizeof(int));
+    assert_non_null(ch);
+    struct prs_recv rx = {.ch = ch};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, prs_receiver, &rx), 0);
+    for (int i = 0; i < PRS_N; i++) {
+        int zero = 0;
+        int one = 1;
+        lfc_case cases[2] = {
+            {.ch = ch, .dir = LFC_SEND, .buf = &zero},
+            {.ch = ch, .dir = LFC_SEND, .buf = &one},
+        };
+        int r = lfc_select(cases, 2);
+        assert_true(r == 0 || r == 1);
+        assert_status(cases[r].status, LFC_OK);
+    }
+    pthread_join(th, NULL);
+    assert_status(rx.status, LFC_OK);
+    int n[2] = {0, 0};
+    for (int i = 0; i < PRS_N; i++) {
+        assert_true(rx.got[i] == 0 || rx.got[i] == 1);
+        n[rx.got[i]]++;
+    }
+    /* Go's bound: each value more than 10% of the time. With fair choices
+     * a count below 100 of 1,000 has probability under 1e-150. */
+    if (n[0] <= PRS_N / 10 || n[1] <= PRS_N / 10)
+        fail_msg("capacity %zu: %d zeros, %d ones", cap, n[0], n[1]);
+    lfc_chan_free(ch);
+}
+
+static void
+test_pseudo_random_send_unbuffered(void **state)
+{
+    (void)state;
+    run_pseudo_random_send(0);
+}
+
+static void
+test_pseudo_random_send_buffered(void **state)
+{
+    (void)state;
+    run_pseudo_random_send(8);
+}
+
+/* ---- close versus a parked unbuffered sender ------------------------- */
+
+struct blocked_send {
+    lfc_chan *ch;
+    int value;
+    int status;
+};
+
+static void *
+blocked_sender(void *p)
+{
+    struct blocked_send *a = p;
+    a->status = lfc_send(a->ch, &a->value);
+    return NULL;
+}
+
+/* Start a sender on an unbuffered channel and wait until its offer is
+ * visible to receivers (lfc__chan_ready: a receive would pair with it). */
+static void
+start_offer(struct blocked_send *a, pthread_t *th, lfc_chan *ch, int v)
+{
+    *a = (struct blocked_send){.ch = ch, .value = v, .status = 1};
+    assert_int_equal(pthread_create(th, NULL, blocked_sender, a), 0);
+    int64_t end = lfc_test_now_ns() + (int64_t)30 * 1000000000;
+    /* Condition poll: the sender's offer is published in the slot. */
+    while (!lfc__chan_ready(ch, LFC_RECV, NULL)) {
+        if (lfc_test_now_ns() > end)
+            fail_msg("the sender never offered its value");
+        sched_yield();
+    }
+}
+
+static void
+run_close_vs_parked_sender(int how)
+{
+    long runs = lfc_test_scaled(200, 50);
+    for (long i = 0; i < runs; i++) {
+        lfc_chan *ch = lfc_chan_new(0, sizeof(int));
+        assert_non_null(ch);
+        struct blocked_send a;
+        pthread_t th;
+        start_offer(&a, &th, ch, 42);
+        assert_status(lfc_close(ch), LFC_OK);
+        /* A receive that starts after close returned: no rendezvous. */
+        int v = -1;
+        if (how == 0) {
+            assert_status(lfc_try_recv(ch, &v), LFC_CLOSED);
+        } else if (how == 1) {
+            assert_status(lfc_recv(ch, &v), LFC_CLOSED);
+        } else {
+            lfc_case c = {.ch = ch, .dir = LFC_RECV, .buf = &v};
+            assert_int_equal(lfc_select(&c, 1), 0);
+            assert_status(c.status, LFC_CLOSED);
+        }
+        assert_int_equal(v, -1);
+        pthread_join(th, NULL);
+        assert_status(a.status, LFC_CLOSED);
+        assert_status(lfc_try_recv(ch, &v), LFC_CLOSED);
+        lfc_chan_free(ch);
+    }
+}
+
+static void
+test_close_settles_offer_try_recv(void **state)
+{
+    (void)state;
+    run_close_vs_parked_sender(0);
+}
+
+static void
+test_close_settles_offer_recv(void **state)
+{
+    (void)state;
+    run_close_vs_parked_sender(1);
+}
+
+static void
+test_close_settles_offer_select(void **state)
+{
+    (void)state;
+    run_close_vs_parked_sender(2);
+}
+
+/* A receive racing close either pairs with the sender (both LFC_OK, the
+ * value delivered once) or neither does (both LFC_CLOSED). */
+struct race_recv {
+    lfc_chan *ch;
+    lfc_test_barrier *go;
+    int value;
+    int status;
+};
+
+static void *
+race_receiver(void *p)
+{
+    struct race_recv *a = p;
+    lfc_test_barrier_wait(a->go);
+    a->status = lfc_try_recv(a->ch, &a->value);
+    return NULL;
+}
+
+static void
+test_close_races_receiver_exactly_once(void **state)
+{
+    (void)state;
+    long runs = lfc_test_scaled(400, 50);
+    int paired = 0;
+    for (long i = 0; i < runs; i++) {
+        lfc_chan *ch = lfc_chan_new(0, sizeof(int));
+        assert_non_null(ch);
+        struct blocked_send a;
+        pthread_t ts;
+        pthread_t tr;
+        lfc_test_barrier go;
+        lfc_test_barrier_init(&go, 2);
+        start_offer(&a, &ts, ch, 7);
+        struct race_recv rx = {.ch = ch, .go = &go, .value = -1};
+        assert_int_equal(pthread_create(&tr, NULL, race_receiver, &rx), 0);
+        lfc_test_barrier_wait(&go);
+        assert_status(lfc_close(ch), LFC_OK);
+        pthread_join(tr, NULL);
+        pthread_join(ts, NULL);
+        if (rx.status == LFC_OK) {
+            assert_int_equal(rx.value, 7);
+            assert_status(a.status, LFC_OK);
+            paired++;
+        } else {
+            assert_status(rx.status, LFC_CLOSED);
+            assert_status(a.status, LFC_CLOSED);
+            assert_int_equal(rx.value, -1);
+        }
+        lfc_test_barrier_destroy(&go);
+        lfc_chan_free(ch);
+    }
+    print_message("  %d of %ld receives paired before the close\n", paired,
+                  runs);
+}
+
+/* Blocked senders on a buffered channel still get LFC_CLOSED, and what was
+ * buffered is still drained (close semantics unchanged there). */
+static void
+test_close_buffered_drains_then_closed(void **state)
+{
+    (void)state;
+    lfc_chan *ch = lfc_chan_new(2, sizeof(int));
+    assert_non_null(ch);
+    int v = 1;
+    assert_status(lfc_send(ch, &v), LFC_OK);
+    v = 2;
+    assert_status(lfc_send(ch, &v), LFC_OK);
+    assert_status(lfc_close(ch), LFC_OK);
+    assert_status(lfc_try_send(ch, &v), LFC_CLOSED);
+    assert_status(lfc_recv(ch, &v), LFC_OK);
+    assert_int_equal(v, 1);
+    assert_status(lfc_try_recv(ch, &v), LFC_OK);
+    assert_int_equal(v, 2);
+    assert_status(lfc_try_recv(ch, &v), LFC_CLOSED);
+    lfc_chan_free(ch);
+}
+
+/* ---- spinning never outlasts a deadline ------------------------------ */
+
+/* With the largest fixed spin budget, a wait that spun it out would take
+ * minutes (2^31 polls); the deadline must cut the spin short. The bound
+ * checked is a watchdog, not a timing window: the wait takes about 1 ms,
+ * and 20 s is what a spin of a tenth of the budget would need. */
+#define SPIN_DEADLINE_NS ((int64_t)1000000)
+#define SPIN_BOUND_NS ((int64_t)20 * 1000000000)
+
+static void
+check_bounded(int64_t t0, int64_t deadline)
+{
+    int64_t t1 = lfc_test_now_ns();
+    assert_true(t1 >= deadline); /* never early */
+    if (t1 - t0 > SPIN_BOUND_NS)
+        fail_msg("a 1 ms deadline returned after %lld ms",
+                 (long long)((t1 - t0) / 1000000));
+}
+
+static int
+spin_setup(void **state)
+{
+    (void)state;
+    lfc_spin_set_limit(INT_MAX);
+    return 0;
+}
+
+static int
+spin_teardown(void **state)
+{
+    (void)state;
+    lfc_spin_set_limit(LFC_SPIN_ADAPTIVE);
+    return 0;
+}
+
+static void
+test_spin_limit_respects_recv_deadline(void **state)
+{
+    (void)state;
+    lfc_chan *ch = lfc_chan_new(1, sizeof(int));
+    assert_non_null(ch);
+    int v;
+    int64_t t0 = lfc_test_now_ns();
+    int64_t d = t0 + SPIN_DEADLINE_NS;
+    assert_status(lfc_recv_until(ch, &v, d), LFC_TIMEDOUT);
+    check_bounded(t0, d);
+    v = 1;
+    assert_status(lfc_send(ch, &v), LFC_OK);
+    t0 = lfc_test_now_ns();
+    d = t0 + SPIN_DEADLINE_NS;
+    assert_status(lfc_send_until(ch, &v, d), LFC_TIMEDOUT);
+    check_bounded(t0, d);
+    lfc_chan_free(ch);
+}
+
+static void
+test_spin_limit_respects_select_deadline(void **state)
+{
+    (void)state;
+    lfc_chan *a = lfc_chan_new(1, sizeof(int));
+    lfc_chan *b = lfc_chan_new(0, sizeof(int));
+    assert_non_null(a);
+    assert_non_null(b);
+    int va;
+    int vb;
+    lfc_case cases[2] = {
+        {.ch = a, .dir = LFC_RECV, .buf = &va},
+        {.ch = b, .dir = LFC_RECV, .buf = &vb},
+    };
+    int64_t t0 = lfc_test_now_ns();
+    int64_t d = t0 + SPIN_DEADLINE_NS;
+    assert_status(lfc_select_until(cases, 2, d), LFC_TIMEDOUT);
+    check_bounded(t0, d);
+    t0 = lfc_test_now_ns();
+    d = t0 + SPIN_DEADLINE_NS;
+    assert_status(lfc_select_biased_until(cases, 2, d), LFC_TIMEDOUT);
+    check_bounded(t0, d);
+    lfc_chan_free(a);
+    lfc_chan_free(b);
+}
+
+static void
+test_spin_limit_respects_sem_deadline(void **state)
+{
+    (void)state;
+    lfc_sem *s = lfc_sem_new(1);
+    assert_non_null(s);
+    assert_status(lfc_sem_acquire(s, 1), LFC_OK);
+    int64_t t0 = lfc_test_now_ns();
+    int64_t d = t0 + SPIN_DEADLINE_NS;
+    assert_status(lfc_sem_acquire_until(s, 1, d), LFC_TIMEDOUT);
+    check_bounded(t0, d);
+    lfc_sem_release(s, 1);
+    lfc_sem_free(s);
+}
+
+int
+main(void)
+{
+    lfc_test_alarm(600);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_linearizable_try_recv_cap1),
+        cmocka_unit_test(test_linearizable_try_recv_cap2),
+        cmocka_unit_test(test_linearizable_try_recv_cap4),
+        cmocka_unit_test(test_linearizable_try_send_cap1),
+        cmocka_unit_test(test_linearizable_try_send_cap4),
+        cmocka_unit_test(test_pseudo_random_send_unbuffered),
+        cmocka_unit_test(test_pseudo_random_send_buffered),
+        cmocka_unit_test(test_close_settles_offer_try_recv),
+        cmocka_unit_test(test_close_settles_offer_recv),
+        cmocka_unit_test(test_close_settles_offer_select),
+        cmocka_unit_test(test_close_races_receiver_exactly_once),
+        cmocka_unit_test(test_close_buffered_drains_then_closed),
+        cmocka_unit_test_setup_teardown(test_spin_limit_respects_recv_deadline,
+                                        spin_setup, spin_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_spin_limit_respects_select_deadline, spin_setup,
+            spin_teardown),
+        cmocka_unit_test_setup_teardown(test_spin_limit_respects_sem_deadline,
+                                        spin_setup, spin_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
