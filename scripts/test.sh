@@ -236,8 +236,15 @@ install_pkgconfig() {
     cat "$pc"
     export PKG_CONFIG_PATH=$pcdir
     libdir=$(pkg-config --variable=libdir lfchan)
+    # Programs call pthread_create (install_check.c does): with glibc before
+    # 2.34 that needs -pthread, so lfchan.pc must supply it, and the build
+    # below uses no -pthread of its own.
+    pkg-config --libs lfchan | grep -q -w -e -pthread || {
+        echo "pkg-config --libs lfchan lacks -pthread" >&2
+        return 1
+    }
     # shellcheck disable=SC2046  # word splitting of pkg-config output wanted
-    ${CC:-cc} -std=c11 -Wall -Wextra -Wpedantic -Werror -pthread \
+    ${CC:-cc} -std=c11 -Wall -Wextra -Wpedantic -Werror \
         $(pkg-config --cflags lfchan) "$root/examples/install_check.c" \
         -o "$bin" $(pkg-config --libs lfchan) -Wl,-rpath,"$libdir"
     # It must load the installed library, not one from build/.
