@@ -1093,8 +1093,9 @@ write_behind(FILE *f)
     fprintf(f, "\n");
 }
 
-/* TARGETS.md: lfchan should match the best system on every row. List the
- * rows where a reference queue (ck_ring, wfcq) beats it by over 10%. */
+/* bench/README.md ("Targets"): lfchan should match the best system on
+ * every row. List the rows where a reference queue (ck_ring, wfcq) beats
+ * it by over 10%. */
 static void
 write_behind_refs(FILE *f)
 {

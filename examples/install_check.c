@@ -3,12 +3,15 @@
  * install_check: builds against an installed lfchan (pkg-config or CMake
  * find_package) and exercises the public API once. One thread sends 1..100
  * over a capacity-4 channel of ints and closes it; main receives until
- * LFC_CLOSED and checks order, count and sum. Exits 0 on success.
+ * LFC_CLOSED and checks order, count and sum. It also checks that the
+ * library it loaded has the version of the headers it was compiled with.
+ * Exits 0 on success.
  */
 #include <lfchan.h>
 
 #include <pthread.h>
 #include <stdio.h>
+#include <string.h>
 
 #define N 100
 
@@ -41,6 +44,12 @@ main(void)
     int rc;
     int v;
 
+    if (strcmp(lfc_version(), LFC_VERSION_STRING) != 0) {
+        fprintf(stderr, "install_check: library %s, headers %s\n",
+                lfc_version(), LFC_VERSION_STRING);
+        lfc_chan_free(ch);
+        return 1;
+    }
     if (ch == NULL) {
         perror("install_check: lfc_chan_new");
         return 1;
@@ -69,6 +78,7 @@ main(void)
         return 1;
     }
     lfc_chan_free(ch);
-    printf("install_check: OK (%d values, sum %ld)\n", count, sum);
+    printf("install_check: OK (%d values, sum %ld, lfchan %s)\n", count, sum,
+           lfc_version());
     return 0;
 }

@@ -3,6 +3,7 @@
 #ifndef LFCHAN_H
 #define LFCHAN_H
 
+#include "lfchan/version.h"
 #include "lfchan/status.h"
 #include "lfchan/spin.h"
 #include "lfchan/chan.h"

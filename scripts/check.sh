@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# scripts/check.sh - static house-style checks (STYLE.md sections 6 and 7).
+# scripts/check.sh - static house-style checks (CONTRIBUTING.md, "Atomics
+# and ORDER tags" and "Style").
 #
 #  1. No line in src/ outside src/lfc_atomic.h mentions ck_pr_: every atomic
 #     goes through the lfc_atomic.h wrappers.

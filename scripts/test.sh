@@ -14,9 +14,15 @@
 #             examples/install_check.c built with cc + pkg-config (run against
 #             the installed shared library through its rpath), and
 #             tests/install (find_package(lfchan)) built and run.
+#   subproject
+#             tests/subproject (lfchan through add_subdirectory, no build
+#             type) built and run in build/subproject; then plain top-level
+#             configures in build/nodeps-check with cmocka and the C++
+#             compiler hidden (see check_no_test_deps).
 #
 # Options:
-#   --quick    plain build, exports and install checks only (no sanitizers)
+#   --quick    plain build, exports, install and subproject checks only (no
+#              sanitizers)
 #   --no-deps  skip scripts/deps.sh
 #   --clean    delete the build/test-* trees first
 #
@@ -65,6 +71,8 @@ asan_dir=$build/test-asan
 tsan_dir=$build/test-tsan
 prefix=$build/install-check
 consumer_dir=$build/install-consumer
+subproject_dir=$build/subproject
+nodeps_dir=$build/nodeps-check
 
 # --- Step runner ---------------------------------------------------------
 # Each step runs in a subshell with errexit on, never inside an `if` or
@@ -236,8 +244,15 @@ install_pkgconfig() {
     cat "$pc"
     export PKG_CONFIG_PATH=$pcdir
     libdir=$(pkg-config --variable=libdir lfchan)
+    # Programs call pthread_create (install_check.c does): with glibc before
+    # 2.34 that needs -pthread, so lfchan.pc must supply it, and the build
+    # below uses no -pthread of its own.
+    pkg-config --libs lfchan | grep -w -e -pthread >/dev/null || {
+        echo "pkg-config --libs lfchan lacks -pthread" >&2
+        return 1
+    }
     # shellcheck disable=SC2046  # word splitting of pkg-config output wanted
-    ${CC:-cc} -std=c11 -Wall -Wextra -Wpedantic -Werror -pthread \
+    ${CC:-cc} -std=c11 -Wall -Wextra -Wpedantic -Werror \
         $(pkg-config --cflags lfchan) "$root/examples/install_check.c" \
         -o "$bin" $(pkg-config --libs lfchan) -Wl,-rpath,"$libdir"
     # It must load the installed library, not one from build/.
@@ -264,12 +279,100 @@ install_cmake() {
     ctest --test-dir "$consumer_dir" --output-on-failure
 }
 
+# lfchan inside someone else's build: tests/subproject add_subdirectory()s
+# this tree with no CMAKE_BUILD_TYPE and fails its configure if lfchan
+# forces one, builds tests or leaks flags; its two programs must run.
+check_subproject() {
+    rm -rf "$subproject_dir"
+    cmake -S "$root/tests/subproject" -B "$subproject_dir" -DLFC_WERROR=ON
+    grep -q -x 'CMAKE_BUILD_TYPE:STRING=' "$subproject_dir/CMakeCache.txt" || {
+        echo "subproject: the parent's CMAKE_BUILD_TYPE cache is not empty:" >&2
+        grep '^CMAKE_BUILD_TYPE' "$subproject_dir/CMakeCache.txt" >&2
+        return 1
+    }
+    cmake --build "$subproject_dir" -j "$jobs"
+    ctest --test-dir "$subproject_dir" --output-on-failure --no-tests=error
+    check_no_test_deps
+}
+
+# A plain configure (`cmake -S . -B dir`, no options) must need neither
+# cmocka nor a C++ compiler. Uninstalling them is not an option here, so
+# both are hidden from this one cmake process instead:
+#   - cmocka: PKG_CONFIG_LIBDIR replaces pkg-config's default search path
+#     with a directory holding only ck.pc. pkg-config is the only way
+#     CMakeLists.txt looks for cmocka, so cmocka.pc is out of sight
+#     (PKG_CONFIG_PATH and CMAKE_PREFIX_PATH are unset so they add nothing).
+#   - C++: CXX names a compiler that does not exist. CMake takes the C++
+#     compiler from CXX before anything else and stops with an error when
+#     that file is missing, so any enable_language(CXX) fails the configure
+#     (check_language(CXX) just records NOTFOUND).
+# Expected: the plain configure passes with tests off and builds liblfchan;
+# -DLFC_BUILD_TESTS=ON stops with the libcmocka-dev message; with cmocka
+# visible again (C++ still hidden) the tests are on and the C++ header
+# check is left out.
+check_no_test_deps() {
+    local pcdir=$nodeps_dir/pkgconfig-ck-only log=$nodeps_dir/configure.log
+    local hide=(env -u PKG_CONFIG_PATH -u CMAKE_PREFIX_PATH
+                CXX=/nonexistent/c++)
+    rm -rf "$nodeps_dir"
+    mkdir -p "$pcdir"
+    ln -s "$(pkg-config --variable=pcfiledir ck)/ck.pc" "$pcdir/ck.pc"
+    if PKG_CONFIG_LIBDIR=$pcdir "${hide[@]}" pkg-config --exists cmocka; then
+        echo "nodeps: could not hide cmocka.pc from pkg-config" >&2
+        return 1
+    fi
+
+    echo "--- plain configure, cmocka and C++ hidden"
+    PKG_CONFIG_LIBDIR=$pcdir "${hide[@]}" \
+        cmake -S "$root" -B "$nodeps_dir/plain" >"$log" 2>&1 || {
+        cat "$log" >&2
+        return 1
+    }
+    grep 'lfchan:' "$log"
+    grep -q 'tests not built' "$log" || {
+        echo "nodeps: no 'tests not built' message" >&2
+        return 1
+    }
+    cmake --build "$nodeps_dir/plain" --target lfchan -j "$jobs" >/dev/null
+
+    echo "--- -DLFC_BUILD_TESTS=ON, cmocka hidden: must fail"
+    if PKG_CONFIG_LIBDIR=$pcdir "${hide[@]}" \
+        cmake -S "$root" -B "$nodeps_dir/tests-on" -DLFC_BUILD_TESTS=ON \
+        >"$log" 2>&1; then
+        echo "nodeps: configure passed without cmocka" >&2
+        return 1
+    fi
+    grep -q 'install libcmocka-dev' "$log" || {
+        cat "$log" >&2
+        return 1
+    }
+    echo "failed as it should: $(grep -m 1 'cmocka (cmocka.pc)' "$log" |
+        sed 's/^ *//')"
+
+    echo "--- plain configure, cmocka visible, C++ hidden"
+    "${hide[@]}" cmake -S "$root" -B "$nodeps_dir/no-cxx" >"$log" 2>&1 || {
+        cat "$log" >&2
+        return 1
+    }
+    # Not grep -q after a pipe: it stops reading at the first match, and
+    # with pipefail the writer's SIGPIPE would fail the check.
+    grep -q -x 'CMAKE_CXX_COMPILER:FILEPATH=NOTFOUND' \
+        "$nodeps_dir/no-cxx/CMakeCache.txt" &&
+        ctest --test-dir "$nodeps_dir/no-cxx" -N |
+        grep ': test_chan$' >/dev/null || {
+        echo "nodeps: expected tests on and no C++ compiler" >&2
+        return 1
+    }
+    echo "tests on, C++ header check skipped"
+}
+
 # --- Main ----------------------------------------------------------------
 
 info
 
 if ((clean)); then
-    rm -rf "$plain_dir" "$asan_dir" "$tsan_dir" "$prefix" "$consumer_dir"
+    rm -rf "$plain_dir" "$asan_dir" "$tsan_dir" "$prefix" "$consumer_dir" \
+        "$subproject_dir" "$nodeps_dir"
 fi
 
 if ((deps)); then
@@ -297,6 +400,7 @@ else
     skip install-pkgconfig "no install tree"
     skip install-cmake "no install tree"
 fi
+step subproject check_subproject
 
 if ((quick)); then
     skip asan "--quick"
