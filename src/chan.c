@@ -246,10 +246,15 @@ unbuf_closed_refuse(lfc_chan *ch, uint64_t p)
     /* ORDER rel: nothing to publish but the verdict; pairs with the acq
      * stamp load in ack_try(). */
     lfc_store_rel_u64(slot_stamp(ch, p), p + UNBUF_REFUSED);
-    /* ORDER seqcst: the verdict before the waiters load (store→load),
-     * pairing with the sender's announce-then-recheck on ack_ec. */
+    /* ORDER seqcst: the verdict (and our head CAS) before the waiters
+     * loads (store→load), pairing with the announce-then-recheck of the
+     * sender on ack_ec and of receivers on rx_ec. */
     lfc_fence_seqcst();
     lfc__ec_broadcast_fenced(&ch->ack_ec, &ch->rx_spin);
+    /* We moved head onto the marked tail: closed and drained. Receivers
+     * that parked while the offer was still being made wait for exactly
+     * this (the re-signal rule, "Wake-ups" above). */
+    lfc__ec_broadcast_fenced(&ch->rx_ec, &ch->rx_spin);
     return true;
 }
 
@@ -295,7 +300,10 @@ ring_try_send(lfc_chan *ch, const void *elem, uint64_t *pos)
             if (lfc_load_acq_u64(&ch->head) == tail - ch->one_lap)
                 return LFC_AGAIN;
             wait_for_peer(&peer_polls);
-            continue; /* reload the stamp of the same position */
+            /* ORDER rlx: reloaded, as the guess above: a close may have
+             * marked it meanwhile (and an unbuffered receiver that refused
+             * an offer after close never frees its slot). */
+            tail = lfc_load_rlx_u64(&ch->tail);
         } else {
             /* ORDER rlx: our guess was stale; reload and retry. */
             tail = lfc_load_rlx_u64(&ch->tail);
@@ -350,7 +358,8 @@ ring_try_recv(lfc_chan *ch, void *out, uint64_t *pos)
             if (ch->unbuffered)
                 return LFC_AGAIN;
             wait_for_peer(&peer_polls);
-            continue; /* reload the stamp of the same position */
+            /* ORDER rlx: a fresh guess, validated as the first one. */
+            head = lfc_load_rlx_u64(&ch->head);
         } else {
             /* ORDER rlx: our guess was stale; reload and retry. */
             head = lfc_load_rlx_u64(&ch->head);
