@@ -42,6 +42,7 @@
 /* cmocka must come after the headers above */
 #include <cmocka.h>
 
+#include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
@@ -137,6 +138,37 @@ wait_sleeping(pid_t tid)
         lfc_test_sleep_ns(MS / 4);
 }
 
+/*
+ * Best effort: waits (bounded) until every other thread of the process
+ * sleeps, so that none holds a lock of the allocator at the fork. glibc's
+ * malloc takes its locks around fork, but ASan's allocator (gcc 12) does
+ * not: a parent thread still in ASan's thread start (a pool's worker,
+ * just created) can hold its lock at the fork, and the child's first new
+ * thread then waits for it forever.
+ */
+static void
+wait_others_asleep(void)
+{
+    int64_t end = lfc_test_now_ns() + STUCK_NS;
+    pid_t self = gettid();
+    for (;;) {
+        bool all = true;
+        DIR *d = opendir("/proc/self/task");
+        if (!d)
+            return;
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL) {
+            pid_t tid = (pid_t)atoi(e->d_name);
+            if (tid > 0 && tid != self && thread_state(tid) != 'S')
+                all = false;
+        }
+        closedir(d);
+        if (all || lfc_test_now_ns() > end)
+            return;
+        lfc_test_sleep_ns(MS / 4);
+    }
+}
+
 /* A release gate: tasks wait (bounded) until it is closed. */
 static lfc_chan *
 gate_new(void)
@@ -172,6 +204,7 @@ typedef int (*child_fn)(void *arg);
 static void
 run_in_child(child_fn fn, void *arg)
 {
+    wait_others_asleep();
     fflush(stdout);
     fflush(stderr);
     pid_t pid = fork();
