@@ -149,6 +149,9 @@
  *   | fan-out live, cases,  | constructor (gate),  | the thread        |
  *   | open, next, buf       | then the thread      |                   |
  *   | fan-out dropped       | the thread           | free, after join  |
+ *   | holds, fork_gen (both)| constructor          | stop, free (the   |
+ *   |                       |                      | constructor's     |
+ *   |                       |                      | return orders it) |
  *
  * Wake-up argument: this file parks only inside channel calls and
  * lfc_select, whose own arguments (chan.c, select.c) cover lost wake-ups.
@@ -158,7 +161,10 @@
  * over internal channels or in its own send; so by induction up the tree,
  * every blocked send ends once out is read or closed (after which the
  * root's sends fail at once). The _free calls join, so they return once
- * the selects have ended: every input closed, or stop.
+ * the selects have ended: every input closed, or stop. A channel nobody
+ * else holds is never read, closed or sent to by anyone but us, so the
+ * _free calls close it (polling, since no event marks the last other
+ * release): an input then ends as closed, an out's blocked send fails.
  */
 #define _GNU_SOURCE /* pthread_setname_np */
 #include <errno.h>
