@@ -6,7 +6,7 @@
  *   | field                 | written by                | read by  | order |
  *   |-----------------------|---------------------------|----------|-------|
  *   | lfc__fork_generation  | child handler (one thread | every    | rlx   |
- *   |                       | in the child)             | call     |       |
+ *   | .gen                  | in the child)             | call     |       |
  *   | watch_err             | watch_init, under once    | watchers | once  |
  */
 #include <errno.h>
@@ -15,7 +15,7 @@
 #include "lfc_atomic.h"
 #include "lfc_fork.h"
 
-uint32_t lfc__fork_generation;
+struct lfc__fork_line lfc__fork_generation;
 
 static pthread_once_t watch_once = PTHREAD_ONCE_INIT;
 static int watch_err;
@@ -25,7 +25,7 @@ static void
 fork_child(void)
 {
     /* ORDER rlx: the child has one thread; see lfc__fork_gen(). */
-    lfc_faa_rlx_u32(&lfc__fork_generation, 1);
+    lfc_faa_rlx_u32(&lfc__fork_generation.gen, 1);
 }
 
 static void

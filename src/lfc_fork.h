@@ -29,8 +29,14 @@
 #include "lfc_atomic.h"
 #include "lfc_common.h"
 
-/* Bumped by the atfork child handler; read with lfc__fork_gen(). */
-extern uint32_t lfc__fork_generation LFC_INTERNAL;
+/* Bumped by the atfork child handler; read with lfc__fork_gen(). On a
+ * cache line of its own: read on every submit, written only in a child,
+ * so no other module's writes may bounce its line. */
+struct lfc__fork_line {
+    LFC_CACHE_ALIGNED uint32_t gen;
+    char pad[LFC_CACHELINE - sizeof(uint32_t)];
+};
+extern struct lfc__fork_line lfc__fork_generation LFC_INTERNAL;
 
 /*
  * Register the child handler, once per process (pthread_once). Call before
@@ -45,7 +51,7 @@ lfc__fork_gen(void)
     /* ORDER rlx: written only by the child handler, in a child that has
      * a single thread, before any other thread exists there; every thread
      * reads the value of its own process, and orders nothing by it. */
-    return lfc_load_rlx_u32(&lfc__fork_generation);
+    return lfc_load_rlx_u32(&lfc__fork_generation.gen);
 }
 
 /* Whether the caller runs in a child forked after gen was recorded. */
