@@ -870,6 +870,15 @@ lfc__chan_recv_only(const lfc_chan *ch)
     return ch->owned;
 }
 
+uint32_t
+lfc__chan_refs(const lfc_chan *ch)
+{
+    /* ORDER acq: pairs with the acqrel decrement in lfc__chan_release(): a
+     * caller that sees only its own references left also sees everything
+     * the other holders did with the channel before they let go. */
+    return lfc_load_acq_u32(&ch->refs);
+}
+
 lfc_chan *
 lfc_chan_dup(lfc_chan *ch)
 {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Error groups. Depends on: ctx.c (the group's context), sem.c (the
- * limit).
+ * limit), lfc_fork.h.
  *
  * Design: every task is a record {fn, arg, thread} on a list under the
  * group's mutex; its thread runs fn with the group's context, records the
@@ -17,6 +17,22 @@
  * act is a release store of `finished`), so without a wait the threads
  * alive stay near the limit.
  *
+ * Fork: in a child forked after the group was created, its task threads
+ * do not exist (a join would never return, and mu may be held by a parent
+ * thread that is gone). go, try_go, set_limit and wait compare the fork
+ * generation recorded at creation and return LFC_EINVAL; free releases
+ * the records, the semaphore and the context without joining, and leaves
+ * mu and idle alone (destroying a condition variable with waiters that no
+ * longer exist may block).
+ *
+ * Cancellation: wait, free, go, try_go and set_limit call pthread_join
+ * or pthread_cond_wait, which are cancellation points, while the group's
+ * state is half updated (a taken list, a running count). They run with
+ * cancellation disabled (lfc__nocancel_begin), so a cancelled caller
+ * completes the call and acts on the request at its next cancellation
+ * point after returning. The semaphore wait of go is a futex wait, which
+ * never acts on one anyway.
+ *
  * Field table:
  *   | field        | written by                | read by        | order  |
  *   |--------------|---------------------------|----------------|--------|
@@ -25,6 +41,7 @@
  *   | tasks, running | go, wait (under mu)     | same           | mutex  |
  *   | sem          | set_limit (no task runs)  | go, tasks      | join / |
  *   |              |                           |                | mutex  |
+ *   | fork_gen     | lfc_group_new             | every call     | -      |
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -35,6 +52,7 @@
 #include "lfchan/sem.h"
 #include "lfc_atomic.h"
 #include "lfc_common.h"
+#include "lfc_fork.h"
 
 struct task {
     struct task *next;
@@ -54,7 +72,15 @@ struct lfc_group {
     pthread_cond_t idle; /* signalled when running drops to 0 */
     struct task *tasks;  /* started, not yet joined; under mu */
     long running;        /* tasks being started or not yet joined; mu */
+    uint32_t fork_gen;   /* lfc__fork_gen() at creation; read-only */
 };
+
+/* Whether g was made by the process this child was forked from. */
+static bool
+forked(const lfc_group *g)
+{
+    return lfc__forked_since(g->fork_gen);
+}
 
 lfc_group *
 lfc_group_new(lfc_ctx *parent)
@@ -64,10 +90,12 @@ lfc_group_new(lfc_ctx *parent)
         return NULL;
     }
     lfc_group *g = calloc(1, sizeof(*g));
-    if (!g) {
+    if (!g || lfc__fork_watch() != 0) {
+        free(g);
         errno = ENOMEM;
         return NULL;
     }
+    g->fork_gen = lfc__fork_gen();
     g->ctx = lfc_ctx_with_cancel(parent);
     if (!g->ctx) {
         free(g);
@@ -117,22 +145,26 @@ reap_finished(lfc_group *g)
 int
 lfc_group_set_limit(lfc_group *g, int limit)
 {
-    if (!g || limit == 0 || limit < LFC_GROUP_NO_LIMIT)
+    if (!g || limit == 0 || limit < LFC_GROUP_NO_LIMIT || forked(g))
         return LFC_EINVAL;
     lfc_sem *sem = NULL;
     if (limit > 0 && !(sem = lfc_sem_new(limit)))
         return LFC_ENOMEM;
+    int cs = lfc__nocancel_begin(); /* reap_finished joins */
+    int r = LFC_OK;
     pthread_mutex_lock(&g->mu);
     reap_finished(g);
     if (g->running != 0) {
-        pthread_mutex_unlock(&g->mu);
-        lfc_sem_free(sem);
-        return LFC_EINVAL;
+        r = LFC_EINVAL;
+    } else {
+        lfc_sem_free(g->sem);
+        g->sem = sem;
+        sem = NULL;
     }
-    lfc_sem_free(g->sem);
-    g->sem = sem;
     pthread_mutex_unlock(&g->mu);
-    return LFC_OK;
+    lfc__nocancel_end(cs);
+    lfc_sem_free(sem); /* the one not installed, if any */
+    return r;
 }
 
 static void *
@@ -159,7 +191,7 @@ task_main(void *arg)
 static int
 start(lfc_group *g, lfc_group_fn fn, void *arg, bool block)
 {
-    if (!g || !fn)
+    if (!g || !fn || forked(g))
         return LFC_EINVAL;
     struct task *t = malloc(sizeof(*t));
     if (!t)
@@ -169,6 +201,7 @@ start(lfc_group *g, lfc_group_fn fn, void *arg, bool block)
     t->arg = arg;
     t->finished = 0;
 
+    int cs = lfc__nocancel_begin(); /* reap_finished joins */
     pthread_mutex_lock(&g->mu);
     reap_finished(g);
     g->running++; /* counted from now: set_limit keeps the sem alive */
@@ -193,6 +226,7 @@ start(lfc_group *g, lfc_group_fn fn, void *arg, bool block)
         free(t);
     }
     pthread_mutex_unlock(&g->mu);
+    lfc__nocancel_end(cs);
     return r;
 }
 
@@ -208,11 +242,10 @@ lfc_group_try_go(lfc_group *g, lfc_group_fn fn, void *arg)
     return start(g, fn, arg, false);
 }
 
-int
-lfc_group_wait(lfc_group *g)
+/* lfc_group_wait, with cancellation already disabled. */
+static int
+group_wait(lfc_group *g)
 {
-    if (!g)
-        return LFC_EINVAL;
     pthread_mutex_lock(&g->mu);
     /* Woken by drop_running() at zero; every return rechecks. */
     while (g->running != 0) {
@@ -240,15 +273,44 @@ lfc_group_wait(lfc_group *g)
     return (int)lfc_load_acq_u32(&g->err);
 }
 
+int
+lfc_group_wait(lfc_group *g)
+{
+    if (!g || forked(g))
+        return LFC_EINVAL;
+    /* Not a cancellation point: a waiter cancelled in the join or the
+     * condition wait would leave the list it took unjoined, and every
+     * later wait asleep on idle. */
+    int cs = lfc__nocancel_begin();
+    int r = group_wait(g);
+    lfc__nocancel_end(cs);
+    return r;
+}
+
 void
 lfc_group_free(lfc_group *g)
 {
     if (!g)
         return;
-    lfc_group_wait(g);
+    if (forked(g)) {
+        /* A forked child: the task threads do not exist here, nobody may
+         * join them; mu and idle may be held or waited on by threads gone
+         * with the fork, so they are left alone. */
+        for (struct task *t = g->tasks, *next; t; t = next) {
+            next = t->next;
+            free(t);
+        }
+        lfc_ctx_free(g->ctx);
+        lfc_sem_free(g->sem);
+        free(g);
+        return;
+    }
+    int cs = lfc__nocancel_begin();
+    group_wait(g);
     lfc_ctx_free(g->ctx);
     lfc_sem_free(g->sem);
     pthread_cond_destroy(&g->idle);
     pthread_mutex_destroy(&g->mu);
     free(g);
+    lfc__nocancel_end(cs);
 }

@@ -50,6 +50,13 @@ int lfc__chan_owner_close(lfc_chan *ch) LFC_INTERNAL;
 /* Whether users may not send to ch (owned). */
 bool lfc__chan_recv_only(const lfc_chan *ch) LFC_INTERNAL;
 
+/* A snapshot of ch's reference count (every holder's: users', owners',
+ * modules'). A holder that reads only its own references knows nobody
+ * else can reach ch any more (taking a reference needs one), so the value
+ * stays put until it takes or drops one itself. Used by merge.c to find
+ * channels abandoned by everyone else. */
+uint32_t lfc__chan_refs(const lfc_chan *ch) LFC_INTERNAL;
+
 /* A static unbuffered elem_size-0 owned channel nobody ever sends to or
  * closes: never ready. Getting it cannot fail; never freed. */
 lfc_chan *lfc__chan_never(void) LFC_INTERNAL;

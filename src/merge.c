@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Fan-in (lfc_merger) and fan-out (lfc_fanout) over channels and select.
- * Depends on: chan (the channels), select (lfc_select). No atomics of its
- * own: threads share state only through pthread_create/join and channels.
+ * Depends on: chan (the channels, lfc__chan_retain/release/refs), select
+ * (lfc_select), lfc_fork.h. No atomics of its own: threads share state
+ * only through pthread_create/join and channels.
  *
  * Design
  * ------
@@ -50,6 +51,38 @@
  * the constructor sets `abort` before closing the gate, the threads return
  * without touching any channel, and the constructor joins them: a failed
  * constructor has received nothing.
+ *
+ * References. The constructor takes one reference (lfc__chan_retain, the
+ * count lfc_chan_dup adds to) to each distinct channel the caller gave
+ * (struct holds: the inputs and out, or in and the outputs), and the _free
+ * call releases them after joining, so the caller may free its own
+ * references at any time. The internal retain rather than lfc_chan_dup:
+ * on a channel the library owns (a context's done channel as an input)
+ * lfc_chan_dup also counts a user reference, which a stray lfc_chan_free
+ * of the user's could then take back from under us.
+ *
+ * Abandoned channels. Once our reference is a channel's only one
+ * (lfc__chan_refs == 1), nobody else can send to it, receive from it or
+ * close it, ever: taking a reference needs one. A thread blocked on it
+ * would wait forever (an abandoned out with a value in hand, an abandoned
+ * input that never closes), and the _free call with it. So lfc_merge_stop,
+ * lfc_fanout_stop and the _free calls close such channels themselves
+ * (holds_close_abandoned): the close is visible to our threads only, and
+ * turns the case into one the design already handles (an input closed and
+ * drained; out, or an output, closed early: the value counted as
+ * dropped). Nothing signals the release of a reference, so while a _free
+ * call waits for a thread it checks again every ABANDON_POLL_NS
+ * (join_watching). Channels the library owns cannot be closed by us; one
+ * that is abandoned stays open (only an input can be one).
+ *
+ * Fork. A merger or fan-out used in a child of the process that made it
+ * (lfc__forked_since) has no threads there: stop returns LFC_EINVAL and
+ * the _free calls release the memory and the references without joining.
+ *
+ * Cancellation. The _free calls join, and pthread_join is a cancellation
+ * point; they run with cancellation disabled (lfc__nocancel_begin), so a
+ * cancel request is acted on after they return. The forwarding threads
+ * disable it for good (nobody can name them; select_retry's nanosleep).
  *
  * Fan-out. One thread: select {receive in, receive stop}, deliver, repeat.
  * Round-robin: lfc_try_send to each open output in turn, starting after
@@ -116,6 +149,9 @@
  *   | fan-out live, cases,  | constructor (gate),  | the thread        |
  *   | open, next, buf       | then the thread      |                   |
  *   | fan-out dropped       | the thread           | free, after join  |
+ *   | holds, fork_gen (both)| constructor          | stop, free (the   |
+ *   |                       |                      | constructor's     |
+ *   |                       |                      | return orders it) |
  *
  * Wake-up argument: this file parks only inside channel calls and
  * lfc_select, whose own arguments (chan.c, select.c) cover lost wake-ups.
@@ -125,7 +161,10 @@
  * over internal channels or in its own send; so by induction up the tree,
  * every blocked send ends once out is read or closed (after which the
  * root's sends fail at once). The _free calls join, so they return once
- * the selects have ended: every input closed, or stop.
+ * the selects have ended: every input closed, or stop. A channel nobody
+ * else holds is never read, closed or sent to by anyone but us, so the
+ * _free calls close it (polling, since no event marks the last other
+ * release): an input then ends as closed, an out's blocked send fails.
  */
 #define _GNU_SOURCE /* pthread_setname_np */
 #include <errno.h>
@@ -134,12 +173,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "lfchan/chan.h"
 #include "lfchan/merge.h"
 #include "lfchan/select.h"
+#include "lfc_chan_internal.h"
 #include "lfc_common.h"
+#include "lfc_fork.h"
 #include "lfc_merge_internal.h"
 
 enum {
@@ -150,6 +192,9 @@ enum {
      * ahead of the root instead of meeting it for every value. */
     INTERNAL_CAP = 64,
 };
+
+/* How often a waiting _free call looks for abandoned channels. */
+#define ABANDON_POLL_NS 50000000L
 
 static size_t merge_fanin = MERGE_FANIN; /* test hook; see the header */
 
@@ -234,7 +279,102 @@ select_retry(lfc_case *cases, int n)
             return i;
         LFC_ASSERT(i == LFC_ENOMEM);
         struct timespec ms = {0, 1000000};
-        nanosleep(&ms, NULL);
+        nanosleep(&ms, NULL); /* cancellation is off in our threads */
+    }
+}
+
+/* ---- shared by both: references to the caller's channels --------------- */
+
+/* The distinct channels the caller gave, one reference to each. */
+struct holds {
+    lfc_chan **ch; /* sorted by address, no duplicates */
+    size_t n;
+};
+
+static int
+chan_ptr_cmp(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t) * (lfc_chan *const *)a;
+    uintptr_t y = (uintptr_t) * (lfc_chan *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Take one reference to each distinct channel of a[0..na) and b[0..nb).
+ * -1: no memory (nothing taken). */
+static int
+holds_take(struct holds *h, lfc_chan **a, size_t na, lfc_chan **b, size_t nb)
+{
+    h->n = 0;
+    if (na > SIZE_MAX / sizeof(*h->ch) - nb)
+        return -1;
+    h->ch = malloc((na + nb) * sizeof(*h->ch));
+    if (!h->ch)
+        return -1;
+    memcpy(h->ch, a, na * sizeof(*h->ch));
+    memcpy(h->ch + na, b, nb * sizeof(*h->ch));
+    qsort(h->ch, na + nb, sizeof(*h->ch), chan_ptr_cmp);
+    for (size_t i = 0; i < na + nb; i++) {
+        if (h->n > 0 && h->ch[h->n - 1] == h->ch[i])
+            continue;
+        h->ch[h->n++] = h->ch[i];
+        lfc__chan_retain(h->ch[i]); /* the caller holds one meanwhile */
+    }
+    return 0;
+}
+
+static void
+holds_release(struct holds *h)
+{
+    for (size_t i = 0; i < h->n; i++)
+        lfc__chan_release(h->ch[i]);
+    free(h->ch);
+    h->ch = NULL;
+    h->n = 0;
+}
+
+/* Close every channel whose only reference is ours: nobody else can use
+ * it again (see "Abandoned channels" above). Racing closes are fine (one
+ * gets LFC_CLOSED). */
+static void
+holds_close_abandoned(const struct holds *h)
+{
+    for (size_t i = 0; i < h->n; i++) {
+        lfc_chan *ch = h->ch[i];
+        if (lfc__chan_recv_only(ch) || lfc_chan_closed(ch))
+            continue;
+        if (lfc__chan_refs(ch) == 1)
+            lfc_close(ch);
+    }
+}
+
+/*
+ * Join th. While it runs, close the channels abandoned meanwhile, so that
+ * a thread blocked on one gets out: woken by the thread's exit, and every
+ * ABANDON_POLL_NS to look again (nothing signals a release). h NULL: a
+ * plain join. Call with cancellation disabled (pthread_timedjoin_np and
+ * pthread_join are cancellation points).
+ */
+static void
+join_watching(pthread_t th, const struct holds *h)
+{
+    if (!h) {
+        pthread_join(th, NULL);
+        return;
+    }
+    for (;;) {
+        holds_close_abandoned(h);
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts); /* timedjoin's clock */
+        ts.tv_nsec += ABANDON_POLL_NS;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        int rc = pthread_timedjoin_np(th, NULL, &ts);
+        if (rc != ETIMEDOUT) {
+            LFC_ASSERT(rc == 0);
+            return;
+        }
     }
 }
 
@@ -259,8 +399,10 @@ struct lfc_merger {
     size_t started; /* threads created so far */
     lfc_chan *stop; /* closed by lfc_merge_stop or an early-closed out */
     struct gate gate;
-    unsigned flags; /* read-only */
+    struct holds holds; /* the inputs and out; read-only */
+    unsigned flags;     /* read-only */
     size_t elem_size;
+    uint32_t fork_gen; /* lfc__fork_gen() at creation; read-only */
 };
 
 /* Switch the user inputs (and the stop case) off; a node over internal
@@ -317,6 +459,7 @@ static void *
 node_main(void *arg)
 {
     struct node *x = arg;
+    (void)lfc__nocancel_begin(); /* for good: nobody can name us */
     if (!gate_pass(&x->m->gate))
         return NULL;
     while (x->live > 0)
@@ -400,13 +543,19 @@ tree_build(lfc_merger *m, lfc_chan **level, size_t k, lfc_chan *out,
     return node_add(m, level, k, user, out) ? 0 : -1;
 }
 
-/* Join the threads and free everything; returns the drops counted. */
+/*
+ * Join the threads and free everything; returns the drops counted. watch:
+ * close abandoned channels while waiting (lfc_merge_free; not for a
+ * constructor that failed, whose threads leave at the gate). join false:
+ * in a forked child, where the threads do not exist. Call with
+ * cancellation disabled.
+ */
 static uint64_t
-merger_destroy(lfc_merger *m)
+merger_destroy(lfc_merger *m, bool watch, bool join)
 {
     uint64_t dropped = 0;
-    for (size_t i = 0; i < m->started; i++)
-        pthread_join(m->nodes[i].th, NULL);
+    for (size_t i = 0; join && i < m->started; i++)
+        join_watching(m->nodes[i].th, watch ? &m->holds : NULL);
     for (size_t i = 0; i < m->n_nodes; i++) {
         struct node *x = &m->nodes[i];
         dropped += x->dropped;
@@ -417,6 +566,7 @@ merger_destroy(lfc_merger *m)
     }
     lfc_chan_free(m->gate.ch);
     lfc_chan_free(m->stop);
+    holds_release(&m->holds);
     free(m->nodes);
     free(m);
     return dropped;
@@ -427,6 +577,8 @@ merge_args_ok(lfc_chan **inputs, size_t n, lfc_chan *out, unsigned flags)
 {
     if (!inputs || n == 0 || !out || (flags & ~LFC_MERGE_KEEP_OPEN))
         return false;
+    if (lfc__chan_recv_only(out))
+        return false; /* the library's: we could not send to it */
     size_t es = lfc_chan_elem_size(out);
     for (size_t i = 0; i < n; i++) {
         if (!inputs[i] || inputs[i] == out ||
@@ -446,8 +598,10 @@ lfc_merge_new_ex(lfc_chan **inputs, size_t n, lfc_chan *out, unsigned flags)
     size_t fanin = merge_fanin;
     lfc_merger *m = calloc(1, sizeof(*m));
     lfc_chan **level = calloc(n, sizeof(*level)); /* n * size overflows: NULL */
-    if (!m || !level)
+    if (!m || !level || lfc__fork_watch() != 0 ||
+        holds_take(&m->holds, inputs, n, &out, 1) != 0)
         goto out_free_m;
+    m->fork_gen = lfc__fork_gen();
     m->flags = flags;
     m->elem_size = lfc_chan_elem_size(out);
     m->nodes = calloc(tree_nodes(n, fanin), sizeof(*m->nodes));
@@ -473,7 +627,9 @@ out_destroy:
     if (m->gate.ch)
         gate_open(&m->gate, true);
     free(level);
-    merger_destroy(m);
+    int cs = lfc__nocancel_begin();
+    merger_destroy(m, false, true);
+    lfc__nocancel_end(cs);
     errno = ENOMEM;
     return NULL;
 out_free_m:
@@ -492,16 +648,26 @@ lfc_merge_new(lfc_chan **inputs, size_t n, lfc_chan *out)
 int
 lfc_merge_stop(lfc_merger *m)
 {
-    if (!m)
+    if (!m || lfc__forked_since(m->fork_gen))
         return LFC_EINVAL;
     lfc_close(m->stop); /* LFC_CLOSED when stopped already: fine */
+    /* A value in hand for an out nobody else holds could never be
+     * delivered: let the send fail (counted as dropped). */
+    holds_close_abandoned(&m->holds);
     return LFC_OK;
 }
 
 uint64_t
 lfc_merge_free(lfc_merger *m)
 {
-    return m ? merger_destroy(m) : 0;
+    if (!m)
+        return 0;
+    if (lfc__forked_since(m->fork_gen))
+        return merger_destroy(m, false, false); /* no threads here */
+    int cs = lfc__nocancel_begin();
+    uint64_t dropped = merger_destroy(m, true, true);
+    lfc__nocancel_end(cs);
+    return dropped;
 }
 
 /* ---- fan-out ------------------------------------------------------------ */
@@ -509,6 +675,8 @@ lfc_merge_free(lfc_merger *m)
 struct lfc_fanout {
     lfc_chan *in;     /* read-only */
     lfc_chan **outs;  /* as given; read-only (closed at the end) */
+    struct holds holds; /* in and the outputs; read-only */
+    uint32_t fork_gen;  /* lfc__fork_gen() at creation; read-only */
     lfc_chan **live;  /* outs, NULL once found closed; thread */
     lfc_case *cases;  /* a send case per output; thread */
     size_t n;         /* outputs; read-only */
@@ -605,6 +773,7 @@ static void *
 fanout_main(void *arg)
 {
     lfc_fanout *f = arg;
+    (void)lfc__nocancel_begin(); /* for good: nobody can name us */
     if (!gate_pass(&f->gate))
         return NULL;
     lfc_case rx[2] = {
@@ -641,6 +810,8 @@ fanout_args_ok(lfc_chan *in, lfc_chan **outs, size_t n, int mode,
     for (size_t i = 0; i < n; i++) {
         if (!outs[i] || outs[i] == in || lfc_chan_elem_size(outs[i]) != es)
             return false;
+        if (lfc__chan_recv_only(outs[i]))
+            return false; /* the library's: we could not send to it */
     }
     return true;
 }
@@ -648,6 +819,7 @@ fanout_args_ok(lfc_chan *in, lfc_chan **outs, size_t n, int mode,
 static void
 fanout_release(lfc_fanout *f)
 {
+    holds_release(&f->holds);
     lfc_chan_free(f->gate.ch);
     lfc_chan_free(f->stop);
     free(f->buf);
@@ -670,6 +842,9 @@ lfc_fanout_new_ex(lfc_chan *in, lfc_chan **outs, size_t n, int mode,
         errno = ENOMEM;
         return NULL;
     }
+    if (lfc__fork_watch() != 0 || holds_take(&f->holds, &in, 1, outs, n) != 0)
+        goto out_release;
+    f->fork_gen = lfc__fork_gen();
     f->in = in;
     f->n = f->open = n;
     f->mode = mode;
@@ -704,9 +879,11 @@ lfc_fanout_new(lfc_chan *in, lfc_chan **outs, size_t n, int mode)
 int
 lfc_fanout_stop(lfc_fanout *f)
 {
-    if (!f)
+    if (!f || lfc__forked_since(f->fork_gen))
         return LFC_EINVAL;
     lfc_close(f->stop);
+    /* As lfc_merge_stop: an output nobody else holds takes no value. */
+    holds_close_abandoned(&f->holds);
     return LFC_OK;
 }
 
@@ -715,7 +892,11 @@ lfc_fanout_free(lfc_fanout *f)
 {
     if (!f)
         return 0;
-    pthread_join(f->th, NULL);
+    if (!lfc__forked_since(f->fork_gen)) {
+        int cs = lfc__nocancel_begin();
+        join_watching(f->th, &f->holds);
+        lfc__nocancel_end(cs);
+    } /* else a forked child: the thread does not exist here */
     uint64_t dropped = f->dropped;
     fanout_release(f);
     return dropped;

@@ -2,7 +2,7 @@
 /*
  * Worker pools: a fixed set of threads running tasks from a channel.
  * Depends on: chan (the queue), select (lfc_send_ctx), ctx, lfc_park.h
- * (the event count lfc_pool_wait parks on), lfc_atomic.h.
+ * (the event count lfc_pool_wait parks on), lfc_atomic.h, lfc_fork.h.
  *
  * Design
  * ------
@@ -86,6 +86,22 @@
  * callback runs on the shutdown thread. Graceful free closes the queue
  * and lets the workers drain it.
  *
+ * Fork. A child has none of the workers (fork copies the calling thread
+ * only), so a task queued there would never run and a join would never
+ * return. The pool records lfc__fork_gen() at creation; submits, wait and
+ * shutdown_now compare it (one relaxed load of a line nobody writes) and
+ * return LFC_EINVAL in a child, queueing nothing; lfc_pool_free there
+ * frees the memory without closing, draining or joining (the tasks still
+ * queued are neither run nor handed back: the parent's pool runs them).
+ * wait_mu is not destroyed there (a parent thread may have held it).
+ *
+ * Cancellation. lfc_pool_free, lfc_pool_shutdown_now and a failing
+ * lfc_pool_new_opts join the workers (pthread_join is a cancellation
+ * point) with cancellation disabled, so a cancelled caller still finishes
+ * the free (or the shutdown, drop callbacks included: they run inside it)
+ * and acts on the request after returning. Everything else waits on
+ * futexes, which are not cancellation points.
+ *
  * Invariants:
  *   - A task is counted in exactly one add[ph] (its `phase`), from the
  *     start of its submit, and its finish in exactly one done[ph] or
@@ -106,6 +122,7 @@
  *   | queue, workers,  | lfc_pool_new_opts              | all        | -      |
  *   | stripes, nworkers|                                |            |        |
  *   | nstripes         |                                |            |        |
+ *   | fork_gen         | lfc_pool_new_opts              | all        | -      |
  *   | stopped          | shutdown_now (CAS)             | workers,   | rlx    |
  *   |                  |                                | free       |        |
  *   | phase            | lfc_pool_wait, under wait_mu   | submitters | rlx    |
@@ -151,6 +168,7 @@
 #include "lfchan/select.h"
 #include "lfc_atomic.h"
 #include "lfc_common.h"
+#include "lfc_fork.h"
 #include "lfc_park.h"
 
 /* One queue element. */
@@ -190,6 +208,7 @@ struct lfc_pool {
     struct stripe *stripes;  /* read-only after new (the pointer) */
     unsigned nworkers;       /* read-only after new */
     unsigned nstripes;       /* read-only after new; a power of two */
+    uint32_t fork_gen;       /* lfc__fork_gen() at new; read-only */
     uint32_t stopped;        /* POOL_OPEN/STOPPED; shutdown_now (CAS) */
     uint32_t phase;          /* lfc_pool_wait, under wait_mu */
     uint64_t dropped;        /* the shutdown_now thread (load + rel store) */
@@ -426,7 +445,9 @@ start_workers(lfc_pool *p, const struct lfc_pool_opts *o)
     pthread_sigmask(SIG_SETMASK, &old, NULL);
     if (err != 0) {
         lfc_close(p->queue); /* workers 0 .. i-1 exit */
+        int cs = lfc__nocancel_begin();
         join_workers(p, i);
+        lfc__nocancel_end(cs);
     }
     return err;
 }
@@ -468,10 +489,13 @@ lfc_pool_new_opts(const struct lfc_pool_opts *opts)
     if (err != 0)
         goto out;
     err = ENOMEM;
+    if (lfc__fork_watch() != 0)
+        goto out;
     p = aligned_alloc(LFC_CACHELINE, sizeof(*p));
     if (!p)
         goto out;
     memset(p, 0, sizeof(*p));
+    p->fork_gen = lfc__fork_gen();
     p->nworkers = opts->workers;
     p->workers = aligned_alloc(LFC_CACHELINE,
                                (size_t)p->nworkers * sizeof(struct worker));
@@ -522,25 +546,42 @@ lfc_pool_new(unsigned workers, size_t queue_capacity)
     return lfc_pool_new_opts(&o);
 }
 
+/* Free the memory; the workers are gone (joined, or never forked). */
+static void
+pool_release(lfc_pool *p)
+{
+    lfc_chan_free(p->queue);
+    free(p->stripes);
+    free(p->workers);
+    free(p);
+}
+
 void
 lfc_pool_free(lfc_pool *p)
 {
     if (!p)
         return;
+    if (lfc__forked_since(p->fork_gen)) {
+        /* A forked child: no worker exists here to close the queue for or
+         * to join (a forking task's thread is no worker here either). The
+         * queued tasks are abandoned; wait_mu is left as it is. */
+        pool_release(p);
+        return;
+    }
     if (tls_pool == p)
         LFC_PANIC("lfc_pool_free called from a task of the same pool");
     /* Graceful: the workers drain the closed queue, then exit. After
      * shutdown_now (which the contract orders before us) nothing is left
-     * to do but free. */
+     * to do but free. Not a cancellation point: a cancelled caller still
+     * joins and frees. */
+    int cs = lfc__nocancel_begin();
     if (!pool_stopped(p)) {
         lfc_close(p->queue);
         join_workers(p, p->nworkers);
     }
     pthread_mutex_destroy(&p->wait_mu);
-    lfc_chan_free(p->queue);
-    free(p->stripes);
-    free(p->workers);
-    free(p);
+    pool_release(p);
+    lfc__nocancel_end(cs);
 }
 
 /* ---- submitting -------------------------------------------------------- */
@@ -556,6 +597,8 @@ submit(lfc_pool *p, lfc_pool_task_fn fn, void *arg, enum submit_kind kind,
 
     if (!p || !fn || (kind == SUBMIT_CTX && !ctx))
         return LFC_EINVAL;
+    if (lfc__forked_since(p->fork_gen))
+        return LFC_EINVAL; /* no worker would ever run it */
     /* ORDER rlx: a hint; either counter is correct for this task (the
      * phase only steers new tasks away from the one a waiter drains). */
     t.phase = lfc_load_rlx_u32(&p->phase) & 1;
@@ -625,7 +668,7 @@ wait_phase_idle(lfc_pool *p, uint32_t ph)
 int
 lfc_pool_wait(lfc_pool *p)
 {
-    if (!p || tls_pool == p)
+    if (!p || tls_pool == p || lfc__forked_since(p->fork_gen))
         return LFC_EINVAL;
     struct idle_arg a0 = {p, 0};
     struct idle_arg a1 = {p, 1};
@@ -671,13 +714,16 @@ lfc_pool_shutdown_now(lfc_pool *p, lfc_pool_drop_fn dropped, void *user)
     struct task t;
     int64_t n = 0;
 
-    if (!p || !dropped || tls_pool == p)
+    if (!p || !dropped || tls_pool == p || lfc__forked_since(p->fork_gen))
         return LFC_EINVAL;
     /* ORDER acqrel: only "exactly one caller wins" matters (rlx would do);
      * workers read the flag as a hint, and the close below is what stops
      * new tasks. */
     if (!lfc_cas_acqrel_u32(&p->stopped, &open, POOL_STOPPED))
         return LFC_CLOSED;
+    /* Not a cancellation point, callbacks included: once the flag is set
+     * the workers must be joined before anyone may free the pool. */
+    int cs = lfc__nocancel_begin();
     lfc_close(p->queue);
     /* Closed: lfc_recv returns what is left, then LFC_CLOSED. */
     while (lfc_recv(p->queue, &t) == LFC_OK) {
@@ -692,6 +738,7 @@ lfc_pool_shutdown_now(lfc_pool *p, lfc_pool_drop_fn dropped, void *user)
             n++;
         }
     }
+    lfc__nocancel_end(cs);
     return n;
 }
 

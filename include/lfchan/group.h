@@ -29,6 +29,19 @@
  * lfc_group_free races with nothing.
  *
  * Ordering: everything a task did happens-before lfc_group_wait returns.
+ *
+ * fork(): in a child forked after the group was created, its task threads
+ * do not exist. lfc_group_go, lfc_group_try_go, lfc_group_set_limit and
+ * lfc_group_wait return LFC_EINVAL there (nothing started, nothing
+ * joined); lfc_group_free only frees the child's copy (and the group's
+ * context) without joining, so it never blocks; lfc_group_ctx still
+ * returns the context. The child may create and use groups of its own.
+ *
+ * pthread_cancel: no group function is a cancellation point. A thread
+ * cancelled while in lfc_group_wait (or lfc_group_free, lfc_group_go,
+ * which may join finished tasks) completes the call, tasks joined and
+ * state consistent, and acts on the request at its next cancellation
+ * point after returning; the next lfc_group_wait works as usual.
  */
 #ifndef LFC_GROUP_H
 #define LFC_GROUP_H
@@ -50,7 +63,8 @@ typedef int (*lfc_group_fn)(lfc_ctx *ctx, void *arg);
 
 /*
  * lfc_group_new - an empty group whose context is a child of parent.
- * Returns: the group; NULL with errno EINVAL (NULL parent) or ENOMEM.
+ * Returns: the group; NULL with errno EINVAL (NULL parent) or ENOMEM
+ * (memory, or the fork handler could not be registered).
  */
 LFC_API lfc_group *lfc_group_new(lfc_ctx *parent);
 
@@ -61,31 +75,40 @@ LFC_API lfc_ctx *lfc_group_ctx(lfc_group *g);
  * lfc_group_set_limit - allow at most limit (>= 1) tasks at once, or
  * LFC_GROUP_NO_LIMIT.
  * Returns: LFC_OK; LFC_EINVAL (unchanged) for NULL, limit 0 or below -1,
- * or while a task is running or being started; LFC_ENOMEM.
+ * while a task is running or being started, or in a child forked after g
+ * was created; LFC_ENOMEM.
  */
 LFC_API int lfc_group_set_limit(lfc_group *g, int limit);
 
 /*
  * lfc_group_go - run fn(ctx, arg) on a new thread, waiting first while the
  * limit is reached.
- * Returns: LFC_OK (started); LFC_EINVAL (NULL g or fn); LFC_ENOMEM (no
- * memory or no thread: fn does not run).
+ * Returns: LFC_OK (started); LFC_EINVAL (NULL g or fn, or in a child
+ * forked after g was created: fn does not run); LFC_ENOMEM (no memory or
+ * no thread: fn does not run).
+ * Not a cancellation point (it may join finished tasks).
  */
 LFC_API int lfc_group_go(lfc_group *g, lfc_group_fn fn, void *arg);
 
-/* As lfc_group_go, but LFC_AGAIN (fn does not run) at the limit. */
+/* As lfc_group_go (LFC_EINVAL in a forked child too), but LFC_AGAIN (fn
+ * does not run) at the limit. */
 LFC_API int lfc_group_try_go(lfc_group *g, lfc_group_fn fn, void *arg);
 
 /*
  * lfc_group_wait - wait for every task started so far (and those they
  * start) to return, join their threads, and cancel the group's context.
  * Returns: the first non-zero value a task returned, or 0 (LFC_OK);
- * LFC_EINVAL for NULL.
+ * LFC_EINVAL for NULL, or in a child forked after g was created (its
+ * threads do not exist there; nothing joined). A task that returns
+ * LFC_EINVAL itself is not told apart from these.
+ * Not a cancellation point: a cancelled caller still joins every task and
+ * returns; the request is acted on at its next cancellation point.
  */
 LFC_API int lfc_group_wait(lfc_group *g);
 
 /* Wait (as lfc_group_wait) and free the group and its context. NULL is a
- * no-op. */
+ * no-op. In a child forked after g was created: frees without waiting or
+ * joining. Not a cancellation point. */
 LFC_API void lfc_group_free(lfc_group *g);
 
 #ifdef __cplusplus

@@ -19,12 +19,36 @@
  * A fan-out forwards with one thread ("lfc-fanout"). Both threads block
  * every signal and are joined by the _free call.
  *
- * Ownership: the merger and the fan-out copy the channel array and use the
- * channels, but do not own them: the caller keeps them, must not
- * lfc_chan_free any of them before the _free call returns, and frees them
- * afterwards. They never close an input. They close the output(s) when
- * their input(s) are closed and drained, unless created with the
- * KEEP_OPEN flag.
+ * Ownership: the merger and the fan-out copy the channel array and take
+ * a reference of their own to every channel in it, and to out (or in),
+ * when created (the reference lfc_chan_dup takes; chan.h, "Ownership").
+ * They release those references in the _free call, after joining their
+ * threads. So the caller keeps its own references and may lfc_chan_free
+ * them whenever it likes, before the _free call or after it: the merger
+ * keeps the channels alive until the _free call returns. A producer that
+ * sends to an input and closes it holds its own reference while it does
+ * (chan.h's rule), and so does a consumer of out. They never close an
+ * input the caller can still reach. They close the output(s) when their
+ * input(s) are closed and drained, unless created with the KEEP_OPEN
+ * flag. An output must be a channel users may send to: one the library
+ * owns (lfc_ctx_done, lfc_timer_chan) gives EINVAL; an input may be one.
+ *
+ * Abandoned channels: once the merger's (or fan-out's) reference is the
+ * only one left to a channel, nobody else can ever send to it, receive
+ * from it or close it. lfc_merge_stop, lfc_merge_free and the fan-out's
+ * close such a channel themselves (lfc_merge_free also looks again every
+ * 50 ms while it waits, since the last other reference may go while it
+ * waits), so that neither they nor the threads wait forever on it:
+ *   - an abandoned input counts as closed: what it buffers is still
+ *     forwarded, then it is done;
+ *   - an abandoned out (or fan-out output) counts as closed by someone
+ *     else (see Losses): the value in hand is counted as dropped; values
+ *     it buffered go with it.
+ * A channel the library owns is never closed that way (an abandoned
+ * context done channel as an input stays open: stop the merger).
+ * Another merger's reference counts as a reference: two mergers sharing
+ * an out (KEEP_OPEN) that nobody else holds keep each other waiting;
+ * close such an out before freeing it.
  *
  * Losses: nothing is dropped silently. A value is "dropped" only when it
  * was already received from an input and the channel it was to go to was
@@ -57,20 +81,30 @@
  * "the merge goroutine returns when its inputs are done"); and in every
  * case until the values already received have been delivered, which needs
  * a reader on the output(s), or the output(s) closed (those values are
- * then counted as dropped). To abandon a merger whose out nobody reads:
- * lfc_close(out), then lfc_merge_free.
+ * then counted as dropped), or abandoned (above). To abandon a merger
+ * whose out someone still holds but nobody reads: lfc_close(out), then
+ * lfc_merge_free.
+ *
+ * fork() and pthread_cancel: in a child forked after the merger (or
+ * fan-out) was created, its threads do not exist: the _stop calls return
+ * LFC_EINVAL and the _free calls only release it (no join, nothing more
+ * forwarded), returning the drops counted before the fork. The _free
+ * calls are not cancellation points: a thread cancelled while in one
+ * finishes it (joins, frees) and acts on the request at its next
+ * cancellation point after the return (README, "fork() and
+ * pthread_cancel").
  *
  * Threads (calls on one merger; the fan-out's are the same):
  *
  *   | call                   | may race with                               |
  *   |------------------------|---------------------------------------------|
- *   | lfc_merge_new[_ex]     | anything, on any channel (as long as the    |
- *   |                        | channels are not freed)                     |
+ *   | lfc_merge_new[_ex]     | anything, on any channel (each of them     |
+ *   |                        | referenced by the caller during the call)   |
  *   | lfc_merge_stop         | every call on the merger but lfc_merge_free |
  *   | lfc_merge_free         | nothing on the same merger: no call on it   |
  *   |                        | may be in progress or follow                |
- *   | calls on the channels  | anything but lfc_chan_free, which must wait |
- *   |                        | until lfc_merge_free has returned           |
+ *   | calls on the channels  | anything, lfc_chan_free of the caller's own |
+ *   |                        | references included                         |
  *
  * Other threads may send to the inputs, close them, receive from out, and
  * close out at any time; they may also receive from an input or send to
@@ -94,8 +128,9 @@
  *     counted: a receive from out that returns LFC_CLOSED for that close
  *     happens-after all of it. The same holds for a fan-out's outputs.
  *
- * Contract violations (bugs, not statuses): freeing a channel before the
- * _free call returned; using a merger or fan-out after its _free call.
+ * Contract violations (bugs, not statuses): freeing a reference one does
+ * not hold (the caller's own reference is freed once, whenever it likes);
+ * using a merger or fan-out after its _free call.
  */
 #ifndef LFC_MERGE_H
 #define LFC_MERGE_H
@@ -135,9 +170,14 @@ enum {
  * channel may appear twice (it is then served twice as often).
  *
  * Returns: the merger, or NULL with errno EINVAL (inputs or out is NULL,
- * n is 0, an input is NULL, an input is out itself, or the channels do not
- * all have the same elem_size) or ENOMEM (memory, an internal channel or a
- * thread could not be had; nothing was received from any input then).
+ * n is 0, an input is NULL, an input is out itself, out is a channel the
+ * library owns (lfc_ctx_done, lfc_timer_chan: receive-only, so the merger
+ * could not send to it), or the channels do not all have the same
+ * elem_size) or ENOMEM (memory, an internal channel or a thread could not
+ * be had; nothing was received from any input then, and no reference is
+ * kept).
+ * Ownership: takes a reference to every input and to out (see the file
+ * comment); the caller's own references stay the caller's.
  * Blocks: never (it starts threads).
  * Threads and ordering: see the file comment.
  */
@@ -162,9 +202,12 @@ LFC_API lfc_merger *lfc_merge_new_ex(lfc_chan **inputs, size_t n, lfc_chan *out,
  * buffers), closes out (unless LFC_MERGE_KEEP_OPEN) and its threads exit.
  * Values not yet received stay in the inputs, which stay open. At most one
  * receive per thread that was already in progress may still complete (see
- * the file comment). Idempotent.
+ * the file comment). Closes the channels abandoned to the merger (see the
+ * file comment). Idempotent.
  *
- * Returns: LFC_OK; LFC_EINVAL if m is NULL.
+ * Returns: LFC_OK; LFC_EINVAL if m is NULL, or in a child forked after m
+ * was created (its threads do not exist there; only lfc_merge_free may
+ * follow).
  * Blocks: never. Threads: any, until lfc_merge_free.
  */
 LFC_API int lfc_merge_stop(lfc_merger *m);
@@ -175,13 +218,19 @@ LFC_API int lfc_merge_stop(lfc_merger *m);
  * Joins every forwarding thread: waits until every input is closed and
  * drained, or lfc_merge_stop was called, and every value received has
  * been delivered to out, or counted as dropped because out was closed by
- * someone else. NULL is a no-op (returns 0).
+ * someone else (or abandoned). Then releases the merger's references to
+ * the channels (the last one destroys a channel). NULL is a no-op
+ * (returns 0). In a child forked after m was created it joins nothing
+ * (the threads do not exist there) and only releases.
  *
  * Returns: the number of values dropped (received from an input, not
- * delivered because out was closed early); 0 when out was never closed
- * behind the merger's back.
- * Blocks: as described; see "Blocking of the _free calls" above.
- * Threads: no other call on m may be in progress or follow.
+ * delivered because out was closed early or abandoned); 0 when out was
+ * never closed behind the merger's back. In a forked child: those counted
+ * before the fork.
+ * Blocks: as described; see "Blocking of the _free calls" above. Never in
+ * a forked child.
+ * Threads: no other call on m may be in progress or follow. Not a
+ * cancellation point (a cancel request waits until after the return).
  * Ordering: everything the merger did happens-before the return.
  */
 LFC_API uint64_t lfc_merge_free(lfc_merger *m);
@@ -208,8 +257,12 @@ LFC_API uint64_t lfc_merge_free(lfc_merger *m);
  *
  * Returns: the fan-out, or NULL with errno EINVAL (in or outs is NULL, n
  * is 0 or above LFC_SELECT_MAX (65536), an output is NULL or is in itself,
- * the elem_sizes differ, or mode is not one of the two above) or ENOMEM
- * (memory or the thread could not be had; nothing was received).
+ * an output is a channel the library owns (receive-only: lfc_ctx_done,
+ * lfc_timer_chan), the elem_sizes differ, or mode is not one of the two
+ * above) or ENOMEM (memory or the thread could not be had; nothing was
+ * received, and no reference is kept).
+ * Ownership: takes a reference to in and to every output (see the file
+ * comment).
  * Blocks: never (it starts a thread).
  * Threads and ordering: see the file comment.
  */
@@ -233,9 +286,11 @@ LFC_API lfc_fanout *lfc_fanout_new_ex(lfc_chan *in, lfc_chan **outs, size_t n,
  * one output, or to all), closes the outputs (unless LFC_FANOUT_KEEP_OPEN)
  * and its thread exits. Values not yet received stay in `in`, which stays
  * open. A receive already in progress may still complete; its value is
- * delivered. Idempotent.
+ * delivered. Closes the channels abandoned to the fan-out (see the file
+ * comment). Idempotent.
  *
- * Returns: LFC_OK; LFC_EINVAL if f is NULL.
+ * Returns: LFC_OK; LFC_EINVAL if f is NULL, or in a child forked after f
+ * was created (only lfc_fanout_free may follow).
  * Blocks: never. Threads: any, until lfc_fanout_free.
  */
 LFC_API int lfc_fanout_stop(lfc_fanout *f);
@@ -245,16 +300,20 @@ LFC_API int lfc_fanout_stop(lfc_fanout *f);
  *
  * Joins the thread: waits until in is closed and drained, or
  * lfc_fanout_stop was called, or every output was found closed; and until
- * the value in hand has been delivered (or counted). NULL is a no-op
- * (returns 0).
+ * the value in hand has been delivered (or counted). Abandoned channels
+ * are closed first, and looked for again while it waits (file comment).
+ * Then releases the fan-out's references. NULL is a no-op (returns 0). In
+ * a child forked after f was created it joins nothing and only releases
+ * (returning the drops counted before the fork).
  *
  * Returns: the number of values dropped because an output was found
  * closed: round-robin, values that no open output was left to take (at
  * most one: with no output left the fan-out stops); broadcast, one per
  * output found closed (the value it could not give that output, which is
- * then removed; so at most one per output).
+ * then removed; so at most one per output). An abandoned output counts as
+ * one found closed.
  * Blocks: as lfc_merge_free. Threads: no other call on f may be in
- * progress or follow.
+ * progress or follow. Not a cancellation point.
  * Ordering: everything the fan-out did happens-before the return.
  */
 LFC_API uint64_t lfc_fanout_free(lfc_fanout *f);

@@ -67,6 +67,24 @@
  *     queue, every submit returns LFC_CLOSED, including one that was
  *     blocked on a full queue.
  *
+ * fork(): a child has none of the pool's workers (fork copies only the
+ * calling thread). In a child forked after the pool was created, every
+ * submit, lfc_pool_wait and lfc_pool_shutdown_now return LFC_EINVAL and
+ * queue (or wait for, or hand back) nothing; lfc_pool_stats reads the
+ * counters as they were at the fork; lfc_pool_free only frees the
+ * child's copy of the pool: it closes nothing, runs and hands back
+ * nothing (the tasks still queued belong to the parent's pool, which runs
+ * them) and joins nothing, so it never blocks. The child may create and
+ * use pools of its own.
+ *
+ * pthread_cancel: no pool function is a cancellation point. A thread
+ * cancelled while in lfc_pool_free, lfc_pool_shutdown_now (drop callbacks
+ * included: they run with cancellation disabled) or lfc_pool_new_opts
+ * finishes the call, and acts on the request at its next cancellation
+ * point after returning. Submits and waits park on futexes, which never
+ * act on a cancel request. Cancelling a worker (from its own task) is not
+ * supported.
+ *
  * Contract violations (bugs, not statuses): using a pool after
  * lfc_pool_free; calling lfc_pool_free while a call on the pool from
  * another thread is in progress (a blocked submit or wait included);
@@ -147,7 +165,8 @@ LFC_API lfc_pool *lfc_pool_new(unsigned workers, size_t queue_capacity);
  * above LFC_POOL_MAX_WORKERS, queue_capacity above LFC_CHAN_MAX_CAP,
  * cpus and ncpus disagreeing about NULL and 0, a negative CPU number or
  * one the system cannot pin to) or ENOMEM (memory, or a thread could not
- * be created). On failure no thread is left running.
+ * be created, or the fork handler could not be registered with
+ * pthread_atfork). On failure no thread is left running.
  * Blocks: never (it starts threads). Threads: any.
  */
 LFC_API lfc_pool *lfc_pool_new_opts(const struct lfc_pool_opts *opts);
@@ -159,7 +178,12 @@ LFC_API lfc_pool *lfc_pool_new_opts(const struct lfc_pool_opts *opts);
  * running tasks make, returns LFC_CLOSED), waits for the workers to run
  * every task already queued, joins them and frees the pool. After
  * lfc_pool_shutdown_now it only frees. NULL is a no-op.
- * Returns: nothing. Blocks: until every queued task has run.
+ * In a child forked after the pool was created: frees the child's copy
+ * only (no close, no join, queued tasks neither run nor handed back;
+ * see the file comment).
+ * Returns: nothing. Blocks: until every queued task has run (never in a
+ * forked child). Not a cancellation point: a cancelled caller completes
+ * the free first.
  * Threads: see the table above; from one of the pool's own tasks (or a
  * drop callback) it aborts (contract violation).
  * Ordering: every task's completion happens-before the return.
@@ -171,8 +195,9 @@ LFC_API void lfc_pool_free(lfc_pool *pool);
  *
  * Returns: LFC_OK once the task is queued (unbuffered: once a worker has
  * taken it); LFC_CLOSED if lfc_pool_shutdown_now or lfc_pool_free began,
- * including while this call was blocked; LFC_EINVAL if pool or fn is NULL.
- * Anything but LFC_OK queued nothing.
+ * including while this call was blocked; LFC_EINVAL if pool or fn is NULL,
+ * or in a child forked after the pool was created (no worker exists there
+ * to run it). Anything but LFC_OK queued nothing.
  * Blocks: while the queue is full (unbuffered: until a worker is free to
  * take the task), until there is room or the pool is shut down.
  * Threads: see the table above. Ordering: LFC_OK happens-before the task
@@ -183,8 +208,8 @@ LFC_API int lfc_pool_submit(lfc_pool *pool, lfc_pool_task_fn fn, void *arg);
 /*
  * lfc_pool_try_submit - lfc_pool_submit that never waits for room.
  *
- * Returns: as lfc_pool_submit, plus LFC_AGAIN if the queue is full (a
- * shut-down pool gives LFC_CLOSED). On an unbuffered pool it succeeds only
+ * Returns: as lfc_pool_submit (LFC_EINVAL in a forked child too), plus
+ * LFC_AGAIN if the queue is full (a shut-down pool gives LFC_CLOSED). On an unbuffered pool it succeeds only
  * if a worker is already parked waiting for a task (a worker that has just
  * finished one may still be spinning: LFC_AGAIN).
  * Blocks: never (on an unbuffered pool it waits the moment a parked worker
@@ -196,8 +221,9 @@ LFC_API int lfc_pool_try_submit(lfc_pool *pool, lfc_pool_task_fn fn, void *arg);
  * lfc_pool_submit_until - lfc_pool_submit with an absolute CLOCK_MONOTONIC
  * deadline (lfc_now_ns() + ns; LFC_FOREVER for none).
  *
- * Returns: as lfc_pool_submit, plus LFC_TIMEDOUT if the deadline passed
- * before there was room (never earlier; nothing queued).
+ * Returns: as lfc_pool_submit (LFC_EINVAL in a forked child too), plus
+ * LFC_TIMEDOUT if the deadline passed before there was room (never
+ * earlier; nothing queued).
  * Blocks: as lfc_pool_submit, at most until the deadline.
  */
 LFC_API int lfc_pool_submit_until(lfc_pool *pool, lfc_pool_task_fn fn,
@@ -210,7 +236,8 @@ LFC_API int lfc_pool_submit_until(lfc_pool *pool, lfc_pool_task_fn fn,
  * Returns: as lfc_pool_submit, plus LFC_CANCELED or LFC_TIMEDOUT
  * (lfc_ctx_err(ctx)) if ctx ended before there was room (nothing queued;
  * a ctx already ended wins over a free slot); LFC_EINVAL also if ctx is
- * NULL. Blocks: as lfc_pool_submit, until ctx ends at the latest.
+ * NULL, and in a forked child as lfc_pool_submit.
+ * Blocks: as lfc_pool_submit, until ctx ends at the latest.
  * Threads: as lfc_pool_submit; ctx must not be freed during the call.
  */
 LFC_API int lfc_pool_submit_ctx(lfc_pool *pool, lfc_pool_task_fn fn, void *arg,
@@ -226,7 +253,9 @@ LFC_API int lfc_pool_submit_ctx(lfc_pool *pool, lfc_pool_task_fn fn, void *arg,
  * steady stream of new submits cannot keep it from returning (it is not
  * "wait until idle").
  * Returns: LFC_OK; LFC_EINVAL if pool is NULL or the caller is a task (or
- * drop callback) of this same pool, which would wait for itself.
+ * drop callback) of this same pool, which would wait for itself, or in a
+ * child forked after the pool was created (tasks outstanding at the fork
+ * never finish there).
  * Blocks: until those tasks have finished. It parks; a finishing task pays
  * a store to its worker's own counter, a fence and one load (and a
  * wake-up system call only when a waiter is parked).
@@ -252,9 +281,12 @@ LFC_API int lfc_pool_wait(lfc_pool *pool);
  * this pool from it returns LFC_EINVAL.
  * Returns: how many tasks were handed back (>= 0); LFC_CLOSED if the pool
  * was already shut down (by another call; nothing done); LFC_EINVAL if
- * pool or dropped is NULL, or the caller is one of this pool's tasks (a
- * worker cannot join itself).
- * Blocks: until running tasks finish and the workers have exited.
+ * pool or dropped is NULL, the caller is one of this pool's tasks (a
+ * worker cannot join itself), or in a child forked after the pool was
+ * created (nothing done).
+ * Blocks: until running tasks finish and the workers have exited. Not a
+ * cancellation point, callbacks included (they run with cancellation
+ * disabled).
  * Threads: see the table above.
  * Ordering: every task's completion happens-before the return.
  */
@@ -269,6 +301,8 @@ LFC_API int64_t lfc_pool_shutdown_now(lfc_pool *pool, lfc_pool_drop_fn dropped,
  * (queued is clamped at 0). When the pool is quiet (after lfc_pool_wait
  * with no submit in progress, or after lfc_pool_shutdown_now):
  * submitted == completed + queued + running + dropped.
+ * In a child forked after the pool was created: the counters as the fork
+ * copied them (they no longer move).
  * Returns: LFC_OK; LFC_EINVAL if pool or out is NULL.
  * Blocks: never (a few loads per worker). Threads: see the table above.
  */
