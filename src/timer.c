@@ -437,6 +437,15 @@ lfc__timer_new_fn(lfc__timer_fn fn, void *arg)
     return t;
 }
 
+size_t
+lfc__timer_pending(void)
+{
+    lock();
+    size_t n = tm.len;
+    unlock();
+    return n;
+}
+
 void
 lfc__timer_destroy(lfc_timer *t)
 {
