@@ -30,6 +30,21 @@
  *     keeps arg alive through a reference the timer holds (see the
  *     internal header).
  *
+ * Tickers: a fired ticker is pushed back with the first deadline on its
+ * period grid (t->when + k * period) that lies strictly after a clock
+ * read taken after the firing, or at least TICK_MIN_NS after it when the
+ * period is shorter; the periods in between are the "missed" ones the
+ * header says are skipped. That alone does not bound the thread's time
+ * under the lock (descheduled after the re-arm, it may find the ticker due
+ * again), so a ticker also records the pass (tm.pass, bumped by every
+ * wait_until) in which it last fired, and is not fired again in the same
+ * pass: the thread goes through wait_until first, which releases tm.mu
+ * even when the wait is already over. Between two firings of one ticker
+ * the lock is therefore always released, and for a period under
+ * TICK_MIN_NS the thread really sleeps for about TICK_MIN_NS, so a 1 ns
+ * ticker costs a wake-up every ~50 us instead of holding the lock for
+ * good.
+ *
  * Lifetime of the thread: started lazily by the first arm; when the heap
  * has been empty for LINGER_NS the thread marks itself gone (under the
  * lock) and returns. The next arm, seeing no thread, starts a new one.
@@ -45,6 +60,8 @@
  * Invariants (all under tm.mu):
  *   - t->idx is t's index in tm.heap, or NOT_QUEUED; tm.heap[t->idx] == t.
  *   - The heap property holds on (when, seq).
+ *   - A ticker with t->pass == tm.pass has fired since the thread last
+ *     released tm.mu in wait_until, and is not fired until it has.
  *   - tm.running is true from the start of a thread until it decides to
  *     exit, which it does only with an empty heap; so a non-empty heap
  *     always has a thread that will look at it.
@@ -57,9 +74,11 @@
  *   |------------------|----------------------------|---------------|
  *   | tm.heap/len/cap  | arm, stop, timer thread    | same          |
  *   | tm.seq           | arm, thread (ticker)       | same          |
+ *   | tm.pass          | thread (wait_until)        | thread        |
  *   | tm.running       | arm (start), thread (exit) | arm, thread   |
  *   | t->when, t->seq  | arm, thread (ticker)       | heap ops      |
  *   | t->idx           | heap ops                   | stop, thread  |
+ *   | t->pass          | thread (ticker fired)      | thread        |
  *   | t->ch, period,   | constructor (read-only)    | thread, owner |
  *   | fn, arg, owned   |                            |               |
  *
@@ -94,12 +113,18 @@
 /* How long the thread waits with an empty heap before exiting. */
 #define LINGER_NS ((int64_t)250 * 1000 * 1000)
 
+/* The least a ticker with a shorter period waits between two ticks: about
+ * the default timer slack of a Linux thread, below which its sleeps do not
+ * resolve anyway. */
+#define TICK_MIN_NS ((int64_t)50 * 1000)
+
 #define NOT_QUEUED SIZE_MAX
 
 struct lfc_timer {
     int64_t when;     /* deadline; arm, timer thread (ticker); tm.mu */
     uint64_t seq;     /* tie-break; arm, timer thread; tm.mu */
     size_t idx;       /* heap index or NOT_QUEUED; heap ops; tm.mu */
+    uint64_t pass;    /* ticker: tm.pass when it last fired; thread; mu */
     int64_t period;   /* ticker period, 0 for one-shot; read-only */
     lfc_chan *ch;     /* channel timers: the channel; read-only */
     lfc__timer_fn fn; /* callback timers: what to run; read-only */
@@ -114,8 +139,9 @@ static struct {
     size_t len;              /* arm, stop, thread; under mu */
     size_t cap;              /* arm (grow), thread (free on exit); mu */
     uint64_t seq;            /* next creation number; arm, thread; mu */
+    uint64_t pass;           /* the thread's waits so far, +1; thread; mu */
     bool running;            /* arm (start), thread (exit); under mu */
-} tm = {.mu = PTHREAD_MUTEX_INITIALIZER};
+} tm = {.mu = PTHREAD_MUTEX_INITIALIZER, .pass = 1};
 
 static pthread_once_t tm_once = PTHREAD_ONCE_INIT;
 static int tm_init_err; /* set once by tm_init; read after pthread_once */
@@ -246,35 +272,45 @@ heap_remove(struct lfc_timer *t)
 
 /* ---- the thread --------------------------------------------------------- */
 
-/* Wait on tm.cv until deadline_ns (LFC_FOREVER: no timeout). */
+/* Wait on tm.cv until deadline_ns (LFC_FOREVER: no timeout), releasing
+ * tm.mu meanwhile (even when the deadline is already past: glibc unlocks
+ * before it looks at the clock); a new pass of the thread begins. */
 static void
 wait_until(int64_t deadline_ns)
 {
     if (deadline_ns == LFC_FOREVER) {
         pthread_cond_wait(&tm.cv, &tm.mu);
-        return;
+    } else {
+        struct timespec ts = {(time_t)(deadline_ns / 1000000000),
+                              (long)(deadline_ns % 1000000000)};
+        /* ETIMEDOUT and spurious returns alike: the caller re-reads the
+         * heap. */
+        pthread_cond_timedwait(&tm.cv, &tm.mu, &ts);
     }
-    struct timespec ts = {(time_t)(deadline_ns / 1000000000),
-                          (long)(deadline_ns % 1000000000)};
-    /* ETIMEDOUT and spurious returns alike: the caller re-reads the heap. */
-    pthread_cond_timedwait(&tm.cv, &tm.mu, &ts);
+    tm.pass++;
 }
 
-/* The next deadline of a ticker that was due at t->when, now >= t->when:
- * whole periods after the last one, skipping those already past. */
+/* The next deadline of a ticker that was due at t->when and has just been
+ * fired, `after` being a clock read taken after the firing (so after >=
+ * t->when): the first whole period past t->when that lies strictly after
+ * `after`, or, for a period under TICK_MIN_NS, at least TICK_MIN_NS after
+ * it. Periods skipped over are the missed ones. LFC_FOREVER on overflow. */
 static int64_t
-next_tick(const struct lfc_timer *t, int64_t now)
+next_tick(const struct lfc_timer *t, int64_t after)
 {
-    int64_t next;
-    if (__builtin_add_overflow(t->when, t->period, &next))
+    int64_t floor = after;
+    if (t->period < TICK_MIN_NS &&
+        __builtin_add_overflow(after, TICK_MIN_NS, &floor))
         return LFC_FOREVER;
-    if (next <= now) {
-        int64_t skip = (now - next) / t->period + 1;
-        int64_t add;
-        if (__builtin_mul_overflow(skip, t->period, &add) ||
-            __builtin_add_overflow(next, add, &next))
-            return LFC_FOREVER;
-    }
+    if (floor < t->when)
+        floor = t->when; /* not reached: after >= t->when */
+    /* The least k >= 1 with t->when + k * period > floor. */
+    int64_t k = (floor - t->when) / t->period + 1;
+    int64_t add;
+    int64_t next;
+    if (__builtin_mul_overflow(k, t->period, &add) ||
+        __builtin_add_overflow(t->when, add, &next))
+        return LFC_FOREVER;
     return next;
 }
 
@@ -287,7 +323,11 @@ fire_send(struct lfc_timer *t, int64_t now)
      * has read yet; LFC_CLOSED (the user closed the channel) is ignored. */
     (void)lfc__chan_owner_try_send(t->ch, &v);
     if (t->period > 0) {
-        t->when = next_tick(t, now);
+        /* Re-armed from a clock read taken now, after the send: strictly
+         * in the future (see timer_main for why that is not enough on its
+         * own, and what is). */
+        t->when = next_tick(t, lfc__now_ns());
+        t->pass = tm.pass;
         t->seq = tm.seq++;
         /* Room is there: t's own slot was just freed by the pop. */
         heap_push(t);
@@ -327,7 +367,13 @@ timer_main(void *unused)
             continue;
         }
         struct lfc_timer *t = tm.heap[0];
-        if (t->when > now) {
+        /* A ticker that fired in this pass waits for the next one even if
+         * it is due again (a short period, or this thread was descheduled
+         * after re-arming it): so between two firings of one ticker the
+         * thread always passes through wait_until, which releases tm.mu,
+         * and an always-due ticker cannot keep everyone else out. When
+         * it is due the wait returns at once. */
+        if (t->when > now || (t->period > 0 && t->pass == tm.pass)) {
             wait_until(t->when);
             idle_since = lfc__now_ns();
             continue;

@@ -550,6 +550,110 @@ test_timer_null_args(void **state)
     lfc_timer_free(NULL);
 }
 
+/* Workers of test_timer_tiny_period_starves_nobody: each does ROUNDS of
+ * one kind of timer call and records the first failure (cmocka asserts
+ * stay on the test's thread). */
+enum starve_kind { STARVE_AFTER, STARVE_HANDLE, STARVE_CTX, STARVE_KINDS };
+
+struct starve_worker {
+    pthread_t th;
+    enum starve_kind kind;
+    long rounds;
+    unsigned long *progress; /* bumped once per round (watchdog) */
+    const char *err;         /* the first failure, or NULL */
+};
+
+static const char *
+starve_round(enum starve_kind kind)
+{
+    int64_t start = lfc_now_ns();
+    int64_t v;
+    switch (kind) {
+    case STARVE_AFTER: {
+        lfc_chan *ch = lfc_after(1 * MS);
+        if (!ch)
+            return "lfc_after failed";
+        int r = lfc_recv_until(ch, &v, start + 1 * MS + LATE_NS);
+        lfc_chan_free(ch);
+        if (r != LFC_OK)
+            return "lfc_after's value did not come";
+        return v >= start + 1 * MS ? NULL : "lfc_after fired early";
+    }
+    case STARVE_HANDLE: {
+        lfc_timer *t = lfc_timer_after(3600 * SEC);
+        if (!t)
+            return "lfc_timer_after failed";
+        bool stopped = lfc_timer_stop(t);
+        lfc_timer_free(t);
+        return stopped ? NULL : "a one-hour timer was not pending";
+    }
+    case STARVE_CTX: {
+        lfc_ctx *c = lfc_ctx_with_timeout(lfc_ctx_background(), 1 * MS);
+        if (!c)
+            return "lfc_ctx_with_timeout failed";
+        int r = lfc_recv_until(lfc_ctx_done(c), NULL,
+                               start + 1 * MS + LATE_NS);
+        int err = lfc_ctx_err(c);
+        lfc_ctx_free(c);
+        if (r != LFC_CLOSED || err != LFC_TIMEDOUT)
+            return "the context deadline did not cancel it";
+        return lfc_now_ns() >= start + 1 * MS ? NULL : "deadline early";
+    }
+    default:
+        return "bad kind";
+    }
+}
+
+static void *
+starve_main(void *arg)
+{
+    struct starve_worker *w = arg;
+    for (long i = 0; i < w->rounds && !w->err; i++) {
+        w->err = starve_round(w->kind);
+        lfc_progress_bump(w->progress);
+    }
+    return NULL;
+}
+
+static void
+test_timer_tiny_period_starves_nobody(void **state)
+{
+    (void)state;
+    /* A 1 ns ticker is always due: the timer thread must still let go of
+     * its lock between two of its ticks, or every other timer call in the
+     * process blocks (the watchdog turns that hang into a failure). */
+    unsigned long progress = 0;
+    struct lfc_watchdog wd;
+    lfc_watchdog_start(&wd, "timer calls beside a 1 ns ticker", &progress,
+                       20);
+    int64_t start = lfc_now_ns();
+    lfc_timer *t = track_tick(1);
+    lfc_chan *ch = lfc_timer_chan(t);
+    struct starve_worker w[STARVE_KINDS];
+    for (int k = 0; k < STARVE_KINDS; k++) {
+        w[k] = (struct starve_worker){.kind = (enum starve_kind)k,
+                                      .rounds = lfc_test_scaled(50, 10),
+                                      .progress = &progress};
+        assert_int_equal(pthread_create(&w[k].th, NULL, starve_main, &w[k]),
+                         0);
+    }
+    for (int k = 0; k < STARVE_KINDS; k++)
+        assert_int_equal(pthread_join(w[k].th, NULL), 0);
+    /* And the ticker still ticks, in order, never early. */
+    int64_t prev = 0;
+    for (int i = 0; i < 3; i++) {
+        int64_t v = recv_due(ch, start + 1);
+        assert_true(v > prev);
+        prev = v;
+        lfc_progress_bump(&progress);
+    }
+    free_timer(t);
+    lfc_watchdog_stop(&wd);
+    for (int k = 0; k < STARVE_KINDS; k++)
+        if (w[k].err)
+            fail_msg("worker %d: %s", k, w[k].err);
+}
+
 /* ---- the timer thread ---------------------------------------------------- */
 
 static void
@@ -619,8 +723,14 @@ main(void)
         TIMER_TEST(test_timer_tick_stop_ends_ticks),
         TIMER_TEST(test_timer_tick_invalid_period_einval),
         TIMER_TEST(test_timer_null_args),
+        TIMER_TEST(test_timer_tiny_period_starves_nobody),
         TIMER_TEST(test_timer_no_thread_left_behind),
     };
+    /* LFC_TEST_FILTER=pattern (cmocka's * and ? wildcards) runs only the
+     * tests whose names match, e.g. to repeat one. */
+    const char *filter = getenv("LFC_TEST_FILTER");
+    if (filter)
+        cmocka_set_test_filter(filter);
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
     free(live);
     return failed;

@@ -105,8 +105,16 @@ LFC_API lfc_timer *lfc_timer_after(int64_t ns);
  * not accumulate. Each tick is sent with lfc_try_send on the capacity-1
  * channel: if the previous tick is still unread the new one is dropped.
  * If the timer thread itself falls behind (the machine is overloaded),
- * missed periods are skipped rather than sent in a burst. It runs until
- * lfc_timer_stop or lfc_timer_free.
+ * missed periods are skipped rather than sent in a burst: after each tick
+ * the next one is the first period boundary after the moment it was sent.
+ * A period shorter than the thread's resolution (50 us, about what a
+ * Linux thread's sleep resolves) is valid but ticks at most about once per
+ * 50 us: the next tick is then the first period boundary at least 50 us
+ * after the last, the boundaries in between count as missed. However
+ * short the period, the timer thread releases its lock between two ticks
+ * of one ticker (and for such a period sleeps), so a tiny period never
+ * holds up other timers or contexts. It runs until lfc_timer_stop or
+ * lfc_timer_free.
  *
  * Returns: the ticker, or NULL with errno EINVAL (period_ns <= 0) or
  * ENOMEM (allocation failed, or the timer thread could not be started).
