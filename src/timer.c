@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Timers: one shared timer thread over a binary min-heap.
- * Depends on: chan (the timer channels, lfc__chan_retain/release),
- * lfc_park.h (the clock).
+ * Depends on: chan (the timer channels: lfc__chan_release, owned channels,
+ * the dtor and owner word of lfc_after channels), lfc_park.h (the clock).
  *
  * Design
  * ------
@@ -19,10 +19,10 @@
  *
  * Two kinds of timer share the heap:
  *   - channel timers (lfc_after, lfc_timer_after, lfc_tick) send
- *     lfc_now_ns() with lfc_try_send on their capacity-1 channel. The send
- *     never blocks, so it is done under the lock: once lfc_timer_stop has
- *     taken the lock, the thread is not inside that timer and never will
- *     be again.
+ *     lfc_now_ns() with lfc__chan_owner_try_send on their capacity-1
+ *     channel. The send never blocks, so it is done under the lock: once
+ *     lfc_timer_stop (or an lfc_after channel's dtor) has taken the lock,
+ *     the thread is not inside that timer and never will be again.
  *   - callback timers (lfc_timer_internal.h, used by ctx deadlines) run
  *     fn(arg) outside the lock, because fn cancels contexts, which stops
  *     other timers and takes context locks. The thread reads fn and arg
@@ -45,6 +45,51 @@
  * ticker costs a wake-up every ~50 us instead of holding the lock for
  * good.
  *
+ * Who owns what:
+ *   - lfc_timer_after, lfc_tick: the handle owns the timer and holds the
+ *     reference lfc_chan_new returned on its channel, a library-owned one
+ *     (receive-only for users, no dtor). lfc_timer_free stops the timer
+ *     under tm.mu, then drops that reference; users' lfc_chan_dup
+ *     references keep the channel (not the timer) alive after it.
+ *   - lfc_after: the channel is an ordinary one and the caller's; the
+ *     module holds no reference to it (as Go 1.23 does, so that dropping
+ *     the channel drops the timer). Instead the channel's dtor is
+ *     after_dtor and its owner word (lfc__chan_owner_data) points to the
+ *     timer while, and only while, the timer is queued; both are set by
+ *     lfc_after before it returns (the word under tm.mu, in the critical
+ *     section that queues the timer). The thread fires it under tm.mu,
+ *     then clears the word and frees the timer. The channel's last
+ *     release (lfc_chan_free of the last reference, on any thread) runs
+ *     after_dtor before the memory goes; after_dtor takes tm.mu and, if
+ *     the word is still set, dequeues and frees the timer. The
+ *     interleavings:
+ *       - fire vs last free: the release's count drop may come while the
+ *         thread is inside the send; the memory is still there, because
+ *         it is freed only after after_dtor returns, and after_dtor waits
+ *         for tm.mu, which the thread holds until it has sent, cleared
+ *         the word and freed the timer. after_dtor then finds NULL. The
+ *         thread's accesses happen-before the free through tm.mu.
+ *         Conversely, if after_dtor takes tm.mu first, the timer leaves
+ *         the heap before the thread can pop it, and nothing else points
+ *         to it.
+ *       - lfc_chan_dup: more references only move the last release (and
+ *         so after_dtor) later; until then the timer fires normally into
+ *         the live channel, where whoever holds a reference receives it.
+ *       - the user sends to or closes the channel: the timer's try_send
+ *         gets LFC_AGAIN or LFC_CLOSED, ignored; the timer is freed as
+ *         after any firing.
+ *       - lfc_after is one-shot only, so "fired" means "gone": the word
+ *         is cleared exactly when the timer leaves the heap, whether by
+ *         firing or by after_dtor.
+ *       - deadlock: after_dtor takes tm.mu, so no channel with it may be
+ *         released under tm.mu; the module never releases an lfc_after
+ *         channel at all (it has no reference), and callback fns, which
+ *         may free anything, run outside tm.mu.
+ *       - lfc_after failing to arm: the word stays NULL; lfc_after frees
+ *         the timer and then the channel, whose after_dtor finds NULL.
+ *   - callback timers: the owner (ctx) owns the timer; see
+ *     lfc_timer_internal.h.
+ *
  * Lifetime of the thread: started lazily by the first arm; when the heap
  * has been empty for LINGER_NS the thread marks itself gone (under the
  * lock) and returns. The next arm, seeing no thread, starts a new one.
@@ -61,18 +106,24 @@
  *   - t->idx is t's index in tm.heap, or NOT_QUEUED; tm.heap[t->idx] == t.
  *   - The heap property holds on (when, seq).
  *   - A ticker with t->pass == tm.pass has fired since the thread last
- *     released tm.mu in wait_until, and is not fired until it has.
+ *     returned from wait_until; the thread does not fire it again before
+ *     it has been through wait_until (and so released tm.mu) once more.
  *   - tm.running is true from the start of a thread until it decides to
  *     exit, which it does only with an empty heap; so a non-empty heap
  *     always has a thread that will look at it.
- *   - An lfc_after timer (heap_owned) is referenced only by the heap; it
- *     is freed by the thread right after firing, with its channel
- *     reference.
+ *   - An lfc_after timer t (t->after) is referenced only by the heap and
+ *     by its channel's owner word, and *lfc__chan_owner_data(t->ch) == t
+ *     exactly while t->idx != NOT_QUEUED; whoever takes it out of the
+ *     heap (the thread after firing it, or after_dtor) clears the word
+ *     and frees t in the same critical section. Its channel is alive
+ *     while the word is set (its last release runs after_dtor, which
+ *     takes tm.mu first). The module holds no reference to it.
  *
  * Field table (no atomics: every shared field is under tm.mu):
  *   | field            | written by                 | read by       |
  *   |------------------|----------------------------|---------------|
- *   | tm.heap/len/cap  | arm, stop, timer thread    | same          |
+ *   | tm.heap/len/cap  | arm, stop, after_dtor,     | same          |
+ *   |                  | timer thread               |               |
  *   | tm.seq           | arm, thread (ticker)       | same          |
  *   | tm.pass          | thread (wait_until)        | thread        |
  *   | tm.running       | arm (start), thread (exit) | arm, thread   |
@@ -80,7 +131,9 @@
  *   | t->idx           | heap ops                   | stop, thread  |
  *   | t->pass          | thread (ticker fired)      | thread        |
  *   | t->ch, period,   | constructor (read-only)    | thread, owner |
- *   | fn, arg, owned   |                            |               |
+ *   | fn, arg, after   |                            |               |
+ *   | lfc_after chan's | lfc_after (set), thread    | after_dtor,   |
+ *   | owner word       | and after_dtor (clear)     | thread        |
  *
  * Wake-up argument: the thread reads the heap and goes to sleep on tm.cv
  * in one critical section (pthread_cond_timedwait releases tm.mu
@@ -129,7 +182,7 @@ struct lfc_timer {
     lfc_chan *ch;     /* channel timers: the channel; read-only */
     lfc__timer_fn fn; /* callback timers: what to run; read-only */
     void *arg;        /* fn's argument; read-only */
-    bool heap_owned;  /* lfc_after: freed by the thread; read-only */
+    bool after;       /* lfc_after: its channel's owner word; read-only */
 };
 
 static struct {
@@ -320,7 +373,11 @@ fire_send(struct lfc_timer *t, int64_t now)
 {
     int64_t v = now;
     /* Never blocks (capacity 1, buffered). LFC_AGAIN drops a tick nobody
-     * has read yet; LFC_CLOSED (the user closed the channel) is ignored. */
+     * has read yet (or, for lfc_after, a value the user sent first);
+     * LFC_CLOSED (the user closed an lfc_after channel) is ignored. The
+     * channel is alive: an lfc_after channel's last release runs
+     * after_dtor, which needs tm.mu first; a handle's channel is held by
+     * the handle until lfc_timer_free, which stops t under tm.mu first. */
     (void)lfc__chan_owner_try_send(t->ch, &v);
     if (t->period > 0) {
         /* Re-armed from a clock read taken now, after the send: strictly
@@ -331,8 +388,9 @@ fire_send(struct lfc_timer *t, int64_t now)
         t->seq = tm.seq++;
         /* Room is there: t's own slot was just freed by the pop. */
         heap_push(t);
-    } else if (t->heap_owned) {
-        lfc__chan_release(t->ch);
+    } else if (t->after) {
+        /* Out of the heap and out of the owner word: nothing reaches t. */
+        *lfc__chan_owner_data(t->ch) = NULL;
         free(t);
     }
 }
@@ -427,24 +485,39 @@ ensure_thread(void)
 
 /* ---- arming and stopping ---------------------------------------------- */
 
-int
-lfc__timer_arm(lfc_timer *t, int64_t deadline_ns)
+/* The module's one-time setup; LFC_OK or LFC_ENOMEM. */
+static int
+tm_ready(void)
 {
     pthread_once(&tm_once, tm_init);
-    if (tm_init_err)
-        return LFC_ENOMEM;
-    lock();
+    return tm_init_err ? LFC_ENOMEM : LFC_OK;
+}
+
+/* Queue t at deadline_ns; under tm.mu, after tm_ready. LFC_OK, or
+ * LFC_ENOMEM with t not queued. */
+static int
+arm_locked(lfc_timer *t, int64_t deadline_ns)
+{
     LFC_ASSERT(t->idx == NOT_QUEUED);
-    int r = LFC_ENOMEM;
     if (!heap_reserve())
-        goto out_unlock;
-    r = ensure_thread();
+        return LFC_ENOMEM;
+    int r = ensure_thread();
     if (r != LFC_OK)
-        goto out_unlock;
+        return r;
     t->when = deadline_ns;
     t->seq = tm.seq++;
     heap_push(t);
-out_unlock:
+    return LFC_OK;
+}
+
+int
+lfc__timer_arm(lfc_timer *t, int64_t deadline_ns)
+{
+    int r = tm_ready();
+    if (r != LFC_OK)
+        return r;
+    lock();
+    r = arm_locked(t, deadline_ns);
     unlock();
     return r;
 }
@@ -543,31 +616,62 @@ out_free_timer:
 
 /* ---- public API ------------------------------------------------------- */
 
+/*
+ * The dtor of an lfc_after channel, run by its last release (on whichever
+ * thread drops it) before the memory goes: a timer still queued for it is
+ * dequeued and freed. Never called with tm.mu held: the module holds no
+ * reference to these channels, so it never releases one.
+ */
+static void
+after_dtor(lfc_chan *ch)
+{
+    lock();
+    void **word = lfc__chan_owner_data(ch);
+    lfc_timer *t = *word;
+    if (t) {
+        /* Non-NULL only while t is queued (see the invariants). Removing
+         * the earliest signals the thread, so an emptied heap starts its
+         * linger. */
+        heap_remove(t);
+        *word = NULL;
+        free(t);
+    }
+    unlock();
+}
+
 lfc_chan *
 lfc_after(int64_t ns)
 {
+    int64_t deadline = deadline_after(ns);
     lfc_timer *t = timer_alloc();
     if (!t)
         return NULL;
     lfc_chan *ch = lfc_chan_new(1, sizeof(int64_t));
-    if (!ch)
-        goto out_free_timer;
+    if (!ch) {
+        free(t);
+        errno = ENOMEM;
+        return NULL;
+    }
     t->ch = ch;
-    t->heap_owned = true;
-    lfc__chan_retain(ch); /* the timer's reference; the caller has the other */
-    if (lfc__timer_arm(t, deadline_after(ns)) != LFC_OK)
-        goto out_release;
-    /* From here on t belongs to the timer thread, which may have fired and
-     * freed it already: only the local ch is used. */
+    t->after = true;
+    lfc__chan_set_dtor(ch, after_dtor); /* before ch is shared */
+    int r = tm_ready();
+    if (r == LFC_OK) {
+        lock();
+        r = arm_locked(t, deadline);
+        if (r == LFC_OK)
+            *lfc__chan_owner_data(ch) = t; /* before the thread can fire */
+        unlock();
+    }
+    if (r != LFC_OK) {
+        free(t);
+        lfc_chan_free(ch); /* after_dtor finds the word NULL */
+        errno = ENOMEM;
+        return NULL;
+    }
+    /* From here on t is the timer module's, and may be fired and freed
+     * already: only ch is used. */
     return ch;
-
-out_release:
-    lfc__chan_release(ch);
-    lfc_chan_free(ch);
-out_free_timer:
-    free(t);
-    errno = ENOMEM;
-    return NULL;
 }
 
 lfc_timer *

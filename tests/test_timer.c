@@ -268,19 +268,101 @@ static void
 test_timer_after_freed_before_fire(void **state)
 {
     (void)state;
-    /* ASan checks the timer thread's send on a channel whose user
-     * reference is gone, and that nothing is left queued or leaked. */
+    /* Freeing an lfc_after channel before it fires cancels the timer at
+     * once (nothing stays queued until the deadline); ASan checks nothing
+     * touches the freed memory afterwards. */
+    size_t base = lfc__timer_pending();
     lfc_chan *now = track_after(0);
     free_chan(now);
     long n = lfc_test_scaled(100, 10);
     for (long i = 0; i < n; i++)
-        free_chan(track_after((int64_t)(rng() % (20 * MS))));
+        free_chan(track_after((int64_t)(5 * MS + rng() % (20 * MS))));
+    assert_int_equal(lfc__timer_pending(), base);
     /* And one received before being freed, for contrast. It is due after
      * every one above, so when it arrives they are all done with. */
     int64_t start = lfc_now_ns();
     lfc_chan *ch = track_after(25 * MS);
     recv_due(ch, start + 25 * MS);
     free_chan(ch);
+}
+
+static void
+test_timer_after_free_dequeues_at_once(void **state)
+{
+    (void)state;
+    /* Abandoned timeouts cost nothing once freed, however far away: the
+     * timer entry leaves the heap with the channel's last reference. */
+    enum { N = 100000 };
+    static lfc_chan *chs[N + 1];
+    size_t base = lfc__timer_pending();
+    for (int i = 0; i < N; i++)
+        chs[i] = track_after(3600 * SEC);
+    chs[N] = track_after(INT64_MAX); /* saturates: never fires */
+    assert_int_equal(lfc__timer_pending(), base + N + 1);
+    for (int i = N; i >= 0; i--)
+        free_chan(chs[i]);
+    assert_int_equal(lfc__timer_pending(), base);
+}
+
+static void
+test_timer_after_dup_keeps_timer(void **state)
+{
+    (void)state;
+    /* Only the last reference cancels: a dup keeps the timer queued, and
+     * it fires into the channel the dup holds. */
+    size_t base = lfc__timer_pending();
+    lfc_chan *far = track_after(3600 * SEC);
+    lfc_chan *far2 = lfc_chan_dup(far);
+    assert_ptr_equal(far2, far);
+    track(LIVE_CHAN, far2);
+    free_chan(far);
+    assert_int_equal(lfc__timer_pending(), base + 1);
+    free_chan(far2);
+    assert_int_equal(lfc__timer_pending(), base);
+
+    int64_t start = lfc_now_ns();
+    lfc_chan *ch = track_after(1 * MS);
+    lfc_chan *dup = lfc_chan_dup(ch);
+    track(LIVE_CHAN, dup);
+    free_chan(ch);
+    recv_due(dup, start + 1 * MS);
+    assert_int_equal(lfc__timer_pending(), base); /* fired: gone */
+    free_chan(dup);
+}
+
+static void
+test_timer_after_free_races_fire(void **state)
+{
+    (void)state;
+    /* The last free at about the deadline: either the thread fires first
+     * (and forgets the timer) or the free dequeues it; ASan and TSan check
+     * both orders, the count checks nothing is left behind. */
+    size_t base = lfc__timer_pending();
+    long n = lfc_test_scaled(2000, 200);
+    long got = 0;
+    for (long i = 0; i < n; i++) {
+        int64_t d = (int64_t)(rng() % (200 * US));
+        int64_t start = lfc_now_ns();
+        lfc_chan *ch = track_after(d);
+        lfc_chan *dup = NULL;
+        if (i % 4 == 0) { /* sometimes the dup is the last reference */
+            dup = lfc_chan_dup(ch);
+            track(LIVE_CHAN, dup);
+        }
+        int64_t until = start + (int64_t)(rng() % (300 * US));
+        while (lfc_now_ns() < until) {
+        }
+        int64_t v;
+        if (lfc_try_recv(ch, &v) == LFC_OK) {
+            assert_true(v >= start + d);
+            got++;
+        }
+        free_chan(ch);
+        if (dup)
+            free_chan(dup);
+    }
+    assert_int_equal(lfc__timer_pending(), base);
+    print_message("received %ld of %ld before the free\n", got, n);
 }
 
 struct pending {
@@ -713,6 +795,9 @@ main(void)
         TIMER_TEST(test_timer_after_not_early),
         TIMER_TEST(test_timer_after_chan_shape_one_value),
         TIMER_TEST(test_timer_after_freed_before_fire),
+        TIMER_TEST(test_timer_after_free_dequeues_at_once),
+        TIMER_TEST(test_timer_after_dup_keeps_timer),
+        TIMER_TEST(test_timer_after_free_races_fire),
         TIMER_TEST(test_timer_after_many_fire_in_deadline_order),
         TIMER_TEST(test_timer_handle_fires_then_stop_false),
         TIMER_TEST(test_timer_stop_before_fire_no_value),

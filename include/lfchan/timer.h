@@ -68,14 +68,17 @@ typedef struct lfc_timer lfc_timer;
  * lfc_now_ns() at the moment the timer fires, at or after
  * lfc_now_ns() + ns as read by this call. ns <= 0 fires at once (on the
  * timer thread, so the value may take a few microseconds to arrive).
- * The channel is the caller's: free it with lfc_chan_free whenever it is
- * no longer wanted, before or after it fires; the timer keeps its own
- * reference and drops it after firing. It cannot be stopped: a timer
- * whose channel was freed early stays queued (a few dozen bytes) until
- * its deadline and then fires into the void. For long timeouts that may
- * be abandoned, prefer lfc_timer_after and lfc_timer_free, which dequeue
- * at once (and let the timer thread exit). The channel is never closed
- * by the timer.
+ * The channel is the caller's, an ordinary one (the timer holds no
+ * reference to it): free it with lfc_chan_free whenever it is no longer
+ * wanted, before or after it fires. Releasing its last reference (more
+ * than one if you lfc_chan_dup it) before it fires cancels the timer at
+ * once: it leaves the timer queue and everything is freed then, however
+ * far the deadline (as in Go 1.23), so abandoned timeouts cost nothing
+ * and do not keep the timer thread alive. Until then a pending lfc_after
+ * holds its channel (about 450 bytes) and a timer entry (about 80 bytes,
+ * heap slot included); once it has fired only the channel is left. It
+ * cannot be stopped otherwise; use lfc_timer_after for a timer that can
+ * be stopped and kept. The channel is never closed by the timer.
  *
  * Returns: the channel, or NULL with errno ENOMEM (allocation failed, or
  * the timer thread could not be started).
