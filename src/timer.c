@@ -102,6 +102,25 @@
  * thread sees a non-empty heap and stays) or after it (running is false
  * and the arm starts a new thread).
  *
+ * fork: tm_init registers pthread_atfork handlers. Prepare takes tm.mu,
+ * so no thread is inside the module when the address space is copied and
+ * the child's copy of the heap is consistent; the parent handler releases
+ * it. In the child only the forking thread exists: there is no timer
+ * thread, whatever tm.running says, and tm.cv may count the parent's
+ * thread as a waiter. The child handler sets tm.running = false, makes
+ * tm.cv afresh and releases tm.mu (held by this very thread since
+ * prepare). The heap is kept: the parent's timers were copied with the
+ * rest of memory, their channels and contexts are the child's copies, so
+ * (as a Go programmer would expect) they still fire in the child, for
+ * the child. But a thread may not be started inside an atfork child
+ * handler of a multithreaded process, so the thread is restarted lazily:
+ * the child's next arm (lfc_after, lfc_timer_after, lfc_tick, a context
+ * deadline) finds tm.running false and starts one, which serves the whole
+ * heap, inherited timers included. Until then inherited timers do not
+ * fire. A callback that was running on the parent's timer thread at the
+ * fork (outside tm.mu) does not run in the child; its timer had already
+ * left the heap.
+ *
  * Invariants (all under tm.mu):
  *   - t->idx is t's index in tm.heap, or NOT_QUEUED; tm.heap[t->idx] == t.
  *   - The heap property holds on (when, seq).
@@ -110,7 +129,10 @@
  *     it has been through wait_until (and so released tm.mu) once more.
  *   - tm.running is true from the start of a thread until it decides to
  *     exit, which it does only with an empty heap; so a non-empty heap
- *     always has a thread that will look at it.
+ *     always has a thread that will look at it. The one exception is a
+ *     forked child before its first arm (see fork above): tm.running is
+ *     false, the heap may hold the parent's timers, and the first arm
+ *     starts the thread.
  *   - An lfc_after timer t (t->after) is referenced only by the heap and
  *     by its channel's owner word, and *lfc__chan_owner_data(t->ch) == t
  *     exactly while t->idx != NOT_QUEUED; whoever takes it out of the
@@ -126,7 +148,8 @@
  *   |                  | timer thread               |               |
  *   | tm.seq           | arm, thread (ticker)       | same          |
  *   | tm.pass          | thread (wait_until)        | thread        |
- *   | tm.running       | arm (start), thread (exit) | arm, thread   |
+ *   | tm.running       | arm (start), thread (exit),| arm, thread   |
+ *   |                  | fork child handler         |               |
  *   | t->when, t->seq  | arm, thread (ticker)       | heap ops      |
  *   | t->idx           | heap ops                   | stop, thread  |
  *   | t->pass          | thread (ticker fired)      | thread        |
@@ -197,22 +220,9 @@ static struct {
 } tm = {.mu = PTHREAD_MUTEX_INITIALIZER, .pass = 1};
 
 static pthread_once_t tm_once = PTHREAD_ONCE_INIT;
-static int tm_init_err; /* set once by tm_init; read after pthread_once */
-
-static void
-tm_init(void)
-{
-    pthread_condattr_t a;
-    if (pthread_condattr_init(&a) != 0) {
-        tm_init_err = ENOMEM;
-        return;
-    }
-    if (pthread_condattr_setclock(&a, CLOCK_MONOTONIC) != 0)
-        LFC_PANIC("pthread_condattr_setclock(CLOCK_MONOTONIC) failed");
-    if (pthread_cond_init(&tm.cv, &a) != 0)
-        tm_init_err = ENOMEM;
-    pthread_condattr_destroy(&a);
-}
+/* Set by tm_init (and by the fork child handler, in the child's only
+ * thread); read after pthread_once. */
+static int tm_init_err;
 
 static void
 lock(void)
@@ -226,6 +236,57 @@ unlock(void)
 {
     if (pthread_mutex_unlock(&tm.mu) != 0)
         LFC_PANIC("pthread_mutex_unlock failed");
+}
+
+/* (Re)initialize tm.cv on CLOCK_MONOTONIC; false if that failed. */
+static bool
+cv_init(void)
+{
+    pthread_condattr_t a;
+    if (pthread_condattr_init(&a) != 0)
+        return false;
+    if (pthread_condattr_setclock(&a, CLOCK_MONOTONIC) != 0)
+        LFC_PANIC("pthread_condattr_setclock(CLOCK_MONOTONIC) failed");
+    bool ok = pthread_cond_init(&tm.cv, &a) == 0;
+    pthread_condattr_destroy(&a);
+    return ok;
+}
+
+/* fork(), see the design comment: the forking thread holds tm.mu across
+ * the fork, so the child's copy of the module is consistent. */
+static void
+tm_fork_prepare(void)
+{
+    lock();
+}
+
+static void
+tm_fork_parent(void)
+{
+    unlock();
+}
+
+static void
+tm_fork_child(void)
+{
+    /* This thread, the child's only one, holds tm.mu (prepare took it):
+     * releasing it is POSIX's way. tm.cv may count the parent's timer
+     * thread as a waiter, which does not exist here (a signal could block
+     * or be lost on it): made afresh. No thread serves the heap; the
+     * queued timers stay, and the next arm starts a thread for them
+     * (starting one here is not allowed after a multithreaded fork). */
+    tm.running = false;
+    if (!cv_init())
+        tm_init_err = ENOMEM;
+    unlock();
+}
+
+static void
+tm_init(void)
+{
+    if (!cv_init() ||
+        pthread_atfork(tm_fork_prepare, tm_fork_parent, tm_fork_child) != 0)
+        tm_init_err = ENOMEM;
 }
 
 /* ---- the heap (all under tm.mu) --------------------------------------- */

@@ -18,6 +18,18 @@
  * is slow drops ticks, like Go's, and the reader finds at most one stale
  * tick buffered.
  *
+ * fork(): a child forked from a process that used timers has working
+ * timers. The timer thread is not copied by fork; the child's first timer
+ * call that arms a timer (lfc_after, lfc_timer_after, lfc_tick, or a
+ * context deadline) starts a new one. Timers pending in the parent at the
+ * fork are copied into the child with the rest of its memory and fire
+ * there too, on the child's copies of their channels, once that thread
+ * has started: a child that only waits on a timer made before the fork,
+ * arming none of its own, waits until it arms one. A context deadline
+ * that was being delivered at the moment of the fork is not completed in
+ * the child (that context may stay live there). fork() waits for any
+ * other thread's timer call to leave the module's lock first.
+ *
  * Threads:
  *
  *   | call                  | may race with                                |
