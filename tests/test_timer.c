@@ -609,6 +609,50 @@ test_timer_tick_stop_ends_ticks(void **state)
 }
 
 static void
+test_timer_chan_owned_by_library(void **state)
+{
+    (void)state;
+    /* lfc_timer_chan's channel is the library's: receive-only, and
+     * lfc_chan_free without a reference of one's own does nothing. */
+    int64_t start = lfc_now_ns();
+    lfc_timer *t = track_timer_after(2 * MS);
+    lfc_chan *ch = lfc_timer_chan(t);
+    int64_t v = 42;
+    assert_status(lfc_send(ch, &v), LFC_EINVAL);
+    assert_status(lfc_try_send(ch, &v), LFC_EINVAL);
+    assert_status(lfc_send_until(ch, &v, lfc_now_ns() + 1 * MS), LFC_EINVAL);
+    assert_status(lfc_close(ch), LFC_EINVAL);
+    assert_false(lfc_chan_closed(ch));
+    assert_int_equal(lfc_chan_len(ch), 0); /* nothing got in */
+    lfc_chan_free(ch);
+    lfc_chan_free(ch);
+    /* Still the timer's, and it still works (ASan: not freed). */
+    recv_due(ch, start + 2 * MS);
+    free_timer(t);
+
+    /* A reference of one's own keeps the channel past lfc_timer_free,
+     * with what was buffered; nothing more is sent on it. */
+    lfc_timer *k = track_tick(1 * MS);
+    ch = lfc_timer_chan(k);
+    int64_t give_up = lfc_now_ns() + LATE_NS;
+    while (lfc_chan_len(ch) == 0) { /* a tick is buffered */
+        if (lfc_now_ns() > give_up)
+            fail_msg("no tick within %lld ns", (long long)LATE_NS);
+        lfc_test_sleep_ns(1 * MS);
+    }
+    lfc_chan *mine = lfc_chan_dup(ch);
+    assert_ptr_equal(mine, ch);
+    track(LIVE_CHAN, mine);
+    free_timer(k);
+    assert_status(lfc_try_send(mine, &v), LFC_EINVAL); /* still owned */
+    assert_status(lfc_try_recv(mine, &v), LFC_OK);
+    wait_thread_past(2 * MS); /* the ticker, had it survived, ticked */
+    assert_status(lfc_try_recv(mine, &v), LFC_AGAIN);
+    assert_false(lfc_chan_closed(mine));
+    free_chan(mine); /* the last reference: freed (LSan: no leak) */
+}
+
+static void
 test_timer_tick_invalid_period_einval(void **state)
 {
     (void)state;
@@ -806,6 +850,7 @@ main(void)
         TIMER_TEST(test_timer_tick_delivers_in_order),
         TIMER_TEST(test_timer_tick_drops_for_slow_reader),
         TIMER_TEST(test_timer_tick_stop_ends_ticks),
+        TIMER_TEST(test_timer_chan_owned_by_library),
         TIMER_TEST(test_timer_tick_invalid_period_einval),
         TIMER_TEST(test_timer_null_args),
         TIMER_TEST(test_timer_tiny_period_starves_nobody),
