@@ -15,6 +15,7 @@
 #define LFC_TIMER_INTERNAL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "lfchan/timer.h"
@@ -42,5 +43,10 @@ bool lfc__timer_stop(lfc_timer *t) LFC_INTERNAL;
 
 /* Free a callback timer that is neither queued nor firing. */
 void lfc__timer_destroy(lfc_timer *t) LFC_INTERNAL;
+
+/* Test hook: how many timers of every kind are queued right now (taken
+ * under the module's lock; stale as soon as it returns). Never blocks for
+ * long; cannot fail. */
+size_t lfc__timer_pending(void) LFC_INTERNAL;
 
 #endif /* LFC_TIMER_INTERNAL_H */

@@ -12,11 +12,24 @@
  * thread is named "lfc-timer" and blocks all signals.
  *
  * Each firing sends lfc_now_ns() (an int64_t, the CLOCK_MONOTONIC time
- * when it fired, never earlier than the deadline) with lfc_try_send on a
- * channel of capacity 1, so the timer thread never blocks on a reader.
+ * when it fired, never earlier than the deadline) without blocking (as
+ * lfc_try_send would) on a channel of capacity 1, so the timer thread
+ * never blocks on a reader.
  * A one-shot timer's value therefore always fits; a ticker whose reader
  * is slow drops ticks, like Go's, and the reader finds at most one stale
  * tick buffered.
+ *
+ * fork(): a child forked from a process that used timers has working
+ * timers. The timer thread is not copied by fork; the child's first timer
+ * call that arms a timer (lfc_after, lfc_timer_after, lfc_tick, or a
+ * context deadline) starts a new one. Timers pending in the parent at the
+ * fork are copied into the child with the rest of its memory and fire
+ * there too, on the child's copies of their channels, once that thread
+ * has started: a child that only waits on a timer made before the fork,
+ * arming none of its own, waits until it arms one. A context deadline
+ * that was being delivered at the moment of the fork is not completed in
+ * the child (that context may stay live there). fork() waits for any
+ * other thread's timer call to leave the module's lock first.
  *
  * Threads:
  *
@@ -28,8 +41,10 @@
  *   | lfc_timer_chan        | every call on the same timer but free        |
  *   | lfc_timer_stop        | every call on the same timer but free, the   |
  *   |                       | timer firing, receives on its channel        |
- *   | lfc_timer_free        | nothing on the same timer: no call on it or  |
- *   |                       | its channel may be in progress or follow     |
+ *   | lfc_timer_free        | nothing on the same timer: no call on it may |
+ *   |                       | be in progress or follow, nor on its channel |
+ *   |                       | but by threads that hold a reference of      |
+ *   |                       | their own to it (lfc_chan_dup)               |
  *
  * Ordering (what users may rely on):
  *   - A timer never fires early: the receive that returns a timer's value
@@ -42,9 +57,21 @@
  *   - Whatever a thread did before creating a timer happens-before the
  *     receive of that timer's value.
  *
- * Contract violations (bugs, not statuses): using a timer or its channel
- * after lfc_timer_free, or freeing it while a call on it or on its
- * channel is in progress; calling lfc_chan_free on lfc_timer_chan().
+ * Ownership: lfc_after's channel is the caller's, an ordinary channel
+ * (see lfc_after). A handle's channel (lfc_timer_chan) is owned by the
+ * library, as include/lfchan/chan.h "Ownership" describes: receive-only
+ * for users (lfc_send, lfc_try_send, lfc_send_until, send cases and
+ * lfc_close on it return LFC_EINVAL), freed by lfc_timer_free, and
+ * lfc_chan_free on it releases only a reference the caller took with
+ * lfc_chan_dup (without one it does nothing). A dup'ed reference keeps
+ * the channel, with anything buffered in it, valid after lfc_timer_free
+ * until that reference is freed; nothing is sent on it any more.
+ *
+ * Contract violations (bugs, not statuses): using a timer after
+ * lfc_timer_free, or freeing it while a call on it is in progress; using
+ * its channel after lfc_timer_free, or while lfc_timer_free runs, without
+ * a reference of one's own from lfc_chan_dup; calling lfc_chan_free on an
+ * lfc_after channel more times than it has references.
  */
 #ifndef LFC_TIMER_H
 #define LFC_TIMER_H
@@ -68,14 +95,20 @@ typedef struct lfc_timer lfc_timer;
  * lfc_now_ns() at the moment the timer fires, at or after
  * lfc_now_ns() + ns as read by this call. ns <= 0 fires at once (on the
  * timer thread, so the value may take a few microseconds to arrive).
- * The channel is the caller's: free it with lfc_chan_free whenever it is
- * no longer wanted, before or after it fires; the timer keeps its own
- * reference and drops it after firing. It cannot be stopped: a timer
- * whose channel was freed early stays queued (a few dozen bytes) until
- * its deadline and then fires into the void. For long timeouts that may
- * be abandoned, prefer lfc_timer_after and lfc_timer_free, which dequeue
- * at once (and let the timer thread exit). The channel is never closed
- * by the timer.
+ * The channel is the caller's, an ordinary one (the timer holds no
+ * reference to it): free it with lfc_chan_free whenever it is no longer
+ * wanted, before or after it fires. Releasing its last reference (more
+ * than one if you lfc_chan_dup it) before it fires cancels the timer at
+ * once: it leaves the timer queue and everything is freed then, however
+ * far the deadline (as in Go 1.23), so abandoned timeouts cost nothing
+ * and do not keep the timer thread alive. Until then a pending lfc_after
+ * holds its channel (about 450 bytes) and a timer entry (about 80 bytes,
+ * heap slot included); once it has fired only the channel is left. The
+ * lfc_chan_free that drops the last reference takes the timer module's
+ * lock briefly. The timer cannot be stopped otherwise; use
+ * lfc_timer_after for one that can be stopped and kept. The channel is
+ * never closed by the timer; if the caller closes it or fills it with a
+ * value of its own first, the timer's value is dropped.
  *
  * Returns: the channel, or NULL with errno ENOMEM (allocation failed, or
  * the timer thread could not be started).
@@ -89,7 +122,8 @@ LFC_API lfc_chan *lfc_after(int64_t ns);
  * lfc_timer_after - a stoppable one-shot timer that fires after ns ns.
  *
  * As lfc_after, but the caller gets a handle: lfc_timer_chan() is the
- * channel, lfc_timer_stop() cancels it, lfc_timer_free() releases both.
+ * channel (the timer's, receive-only; see "Ownership"), lfc_timer_stop()
+ * cancels it, lfc_timer_free() releases both.
  *
  * Returns: the timer, or NULL with errno ENOMEM (allocation failed, or
  * the timer thread could not be started).
@@ -105,8 +139,16 @@ LFC_API lfc_timer *lfc_timer_after(int64_t ns);
  * not accumulate. Each tick is sent with lfc_try_send on the capacity-1
  * channel: if the previous tick is still unread the new one is dropped.
  * If the timer thread itself falls behind (the machine is overloaded),
- * missed periods are skipped rather than sent in a burst. It runs until
- * lfc_timer_stop or lfc_timer_free.
+ * missed periods are skipped rather than sent in a burst: after each tick
+ * the next one is the first period boundary after the moment it was sent.
+ * A period shorter than the thread's resolution (50 us, about what a
+ * Linux thread's sleep resolves) is valid but ticks at most about once per
+ * 50 us: the next tick is then the first period boundary at least 50 us
+ * after the last, the boundaries in between count as missed. However
+ * short the period, the timer thread releases its lock between two ticks
+ * of one ticker (and for such a period sleeps), so a tiny period never
+ * holds up other timers or contexts. It runs until lfc_timer_stop or
+ * lfc_timer_free.
  *
  * Returns: the ticker, or NULL with errno EINVAL (period_ns <= 0) or
  * ENOMEM (allocation failed, or the timer thread could not be started).
@@ -117,10 +159,14 @@ LFC_API lfc_timer *lfc_tick(int64_t period_ns);
 /*
  * lfc_timer_chan - the channel a timer or ticker sends on.
  *
- * Capacity 1, elem_size sizeof(int64_t). It belongs to the timer: valid
- * until lfc_timer_free, and must not be passed to lfc_chan_free.
+ * Capacity 1, elem_size sizeof(int64_t). It belongs to the timer (see
+ * "Ownership" above): receive-only for users (sends and lfc_close return
+ * LFC_EINVAL), valid until lfc_timer_free. lfc_chan_free on it does
+ * nothing unless the caller took a reference with lfc_chan_dup, which
+ * keeps it valid past lfc_timer_free until that reference is freed.
+ * The same channel is returned on every call.
  * Returns: the channel; NULL if t is NULL. Blocks: never.
- * Threads: any, until lfc_timer_free.
+ * Threads: any, until lfc_timer_free (past it, with a dup'ed reference).
  */
 LFC_API lfc_chan *lfc_timer_chan(lfc_timer *t);
 
@@ -149,9 +195,12 @@ LFC_API bool lfc_timer_stop(lfc_timer *t);
 /*
  * lfc_timer_free - stop a timer and release it and its channel.
  *
- * NULL is a no-op. Returns: nothing. Blocks: never.
- * Threads: no other call on t or on its channel may be in progress or
- * follow.
+ * The timer is freed; the channel is freed too unless users hold
+ * references taken with lfc_chan_dup (it then goes with the last of them,
+ * receiving nothing more). NULL is a no-op. Returns: nothing. Blocks:
+ * never (it takes the timer module's lock briefly).
+ * Threads: no other call on t may be in progress or follow, nor on its
+ * channel but by threads holding a reference of their own to it.
  */
 LFC_API void lfc_timer_free(lfc_timer *t);
 
