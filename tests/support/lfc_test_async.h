@@ -94,6 +94,14 @@ lfc_test_async_remove_park_hook(void)
     lfc_test_async_hooked = 0;
 }
 
+/* For a test that installs fake park ops of its own which call
+ * lfc_test_futex_note_asleep(): say whether they are in place. */
+static inline void
+lfc_test_async_set_hooked(bool on)
+{
+    lfc_test_async_hooked = on;
+}
+
 /*
  * The calling thread's next futex wait in the library sets *flag (unless
  * on a word in [skip, skip + len)); NULL stops it. For a test thread that
