@@ -544,19 +544,11 @@ streamer_main(void *arg)
     return NULL;
 }
 
-struct waiter {
-    lfc_pool *pool;
-    lfc_chan *done; /* closed when the wait returned */
-    int rc;
-};
-
-static void *
-waiter_main(void *arg)
+/* lfc_pool_wait on a helper thread (lfc_test_async.h). */
+static int
+pool_wait_call(void *arg)
 {
-    struct waiter *w = arg;
-    w->rc = lfc_pool_wait(w->pool);
-    lfc_close(w->done);
-    return NULL;
+    return lfc_pool_wait(arg);
 }
 
 static void
@@ -593,17 +585,17 @@ test_pool_wait_returns_under_steady_submits(void **state)
         t[i] = (struct sleepy){&marked_done, &flags[i], MS};
         assert_status(lfc_pool_submit(p, sleepy_task, &t[i]), LFC_OK);
     }
-    struct waiter w = {.pool = p, .done = lfc_chan_new(0, 0)};
-    assert_non_null(w.done);
-    pthread_t wth;
-    assert_int_equal(pthread_create(&wth, NULL, waiter_main, &w), 0);
-    /* Bounded: a wait that needs the stream to stop would time out. */
-    int got = lfc_recv_until(w.done, NULL, lfc_now_ns() + LATE_NS);
+    struct lfc_test_async w;
+    lfc_test_async_start(&w, pool_wait_call, p);
+    /* Bounded: a wait that needs the stream to stop would not return. */
+    bool returned = lfc_test_async_wait_done(&w, LATE_NS);
     __atomic_store_n(&st.stop, 1, __ATOMIC_RELEASE);
     pthread_join(sth, NULL);
-    pthread_join(wth, NULL); /* returns now in any case */
-    assert_status(got, LFC_CLOSED);
-    assert_status(w.rc, LFC_OK);
+    /* Returns now in any case. */
+    int wait_rc = lfc_test_async_join(&w, "lfc_pool_wait under the stream");
+    if (!returned)
+        fail_msg("lfc_pool_wait returned only once the stream stopped");
+    assert_status(wait_rc, LFC_OK);
     assert_status(st.status, LFC_OK);
     assert_int_equal(atomic_get(&marked_done), MARKED);
     for (int i = 0; i < MARKED; i++)
@@ -612,7 +604,6 @@ test_pool_wait_returns_under_steady_submits(void **state)
     assert_int_equal(atomic_get(&ran), st.submitted);
     print_message("[ stream   ] %ld tasks streamed around the wait\n",
                   st.submitted);
-    lfc_chan_free(w.done);
     lfc_pool_free(p);
 }
 
