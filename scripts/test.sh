@@ -7,6 +7,7 @@
 #   deps      scripts/deps.sh (apt-get only for missing packages)
 #   check     scripts/check.sh (ORDER tags, ck_pr_ confinement, SPDX lines)
 #   plain     build/test-plain: RelWithDebInfo, LFC_WERROR=ON; all tests
+#             (each test step runs ctest -L unit, then ctest -L stress)
 #   exports   liblfchan.so exports exactly the LFC_API functions of include/
 #   asan      build/test-asan: LFC_SANITIZE=address,undefined, -O1, asserts on
 #   tsan      build/test-tsan: LFC_SANITIZE=thread (LFC_TSAN=1), -O2, asserts on
@@ -133,11 +134,19 @@ configure_and_build() {
     cmake --build "$dir" -j "$jobs"
 }
 
+# Unit tests first, then the stress binaries on their own: a long stress
+# run beside unit tests would load the CPUs their bounded waits run on.
+# Both labels run even if the first fails, so one failure hides nothing.
 run_ctest() {
-    local dir=$1 scale=$2
+    local dir=$1 scale=$2 rc=0 label
     shift 2
-    LFC_TEST_SCALE=$scale "$@" ctest --test-dir "$dir" --output-on-failure \
-        --no-tests=error -j "$jobs"
+    for label in unit stress; do
+        echo "--- ctest -L $label"
+        LFC_TEST_SCALE=$scale "$@" ctest --test-dir "$dir" \
+            --output-on-failure --no-tests=error -j "$jobs" -L "^$label\$" ||
+            rc=1
+    done
+    return $rc
 }
 
 build_plain() {

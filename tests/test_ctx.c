@@ -16,7 +16,9 @@
  *
  * Rules kept here:
  *   - Timing checks assert lower bounds exactly (a deadline never fires
- *     early) and upper bounds only loosely (seconds).
+ *     early) and no upper bounds: what must happen is waited for up to
+ *     LFC_TEST_STUCK_NS (tests/support), which only a lost wake-up
+ *     reaches, on a loaded host or under a sanitizer too.
  *   - cmocka assertions run only on the test's own thread; helper threads
  *     record what they saw.
  *   - Sizes scale with LFC_TEST_SCALE (see lfc_test_support.h).
@@ -37,17 +39,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lfc_test_async.h"
 #include "lfc_test_support.h"
 #include "lfchan.h"
 
-#define US ((int64_t)1000)
-#define MS ((int64_t)1000000)
-#define SEC ((int64_t)1000000000)
+#define US LFC_TEST_US
+#define MS LFC_TEST_MS
+#define SEC LFC_TEST_SEC
 
-/* The loose upper bound for anything that should happen "soon". */
-#define LATE_NS (5 * SEC)
+/* The bound for anything that must happen: only a lost wake-up or a
+ * deadlock reaches it. */
+#define LATE_NS LFC_TEST_STUCK_NS
 /* A deadline that no test waits for. */
-#define FAR_NS (3600 * SEC)
+#define FAR_NS LFC_TEST_FAR_NS
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -71,6 +75,28 @@ assert_cancelled(lfc_ctx *c, int cause)
     assert_status(lfc_try_recv(d, NULL), LFC_CLOSED);
     assert_status(lfc_recv(d, NULL), LFC_CLOSED);
     assert_status(lfc_recv_until(d, NULL, 0), LFC_CLOSED);
+}
+
+/*
+ * c has the deadline d, which may or may not have passed by now: it is
+ * live, or timed out (never before d). Done closed implies the cause is
+ * set (the header's ordering); the cause set does not imply done closed
+ * yet (the subtree is cancelled first).
+ */
+static void
+assert_live_or_due(lfc_ctx *c, int64_t d)
+{
+    assert_non_null(c);
+    int done = lfc_try_recv(lfc_ctx_done(c), NULL);
+    int e = lfc_ctx_err(c);
+    if (done == LFC_CLOSED)
+        assert_status(e, LFC_TIMEDOUT);
+    else
+        assert_status(done, LFC_AGAIN);
+    if (e != LFC_OK) {
+        assert_status(e, LFC_TIMEDOUT);
+        assert_true(lfc_now_ns() >= d);
+    }
 }
 
 /* Waits (boundedly) for c's done channel; checks it closed not before
@@ -130,8 +156,9 @@ test_ctx_background_never_cancelled(void **state)
     lfc_ctx_free(bg); /* a no-op */
     assert_live(bg);
     /* A blocking receive on it times out: never closed. */
-    int64_t d = lfc_now_ns() + 2 * MS;
+    int64_t d = lfc_now_ns() + LFC_TEST_SHORT_NS / 4;
     assert_status(lfc_recv_until(lfc_ctx_done(bg), NULL, d), LFC_TIMEDOUT);
+    assert_true(lfc_now_ns() >= d);
     assert_live(bg);
 }
 
@@ -174,22 +201,40 @@ test_ctx_cancel_closes_done_idempotent(void **state)
     lfc_ctx_free(c);
 }
 
+/* A receive from a context's done channel on a helper thread
+ * (lfc_test_async.h). */
 struct waiter {
-    pthread_t th;
+    struct lfc_test_async a;
     lfc_ctx *ctx;
-    int recv_status; /* written by the waiter, read after join */
-    int err_after;   /* lfc_ctx_err right after the receive returned */
+    int err_after; /* lfc_ctx_err right after the receive returned */
 };
 
-static void *
-waiter_main(void *arg)
+static int
+waiter_call(void *arg)
 {
     struct waiter *w = arg;
     /* Bounded: a lost wake-up fails the test instead of hanging it. */
-    w->recv_status =
+    int rc =
         lfc_recv_until(lfc_ctx_done(w->ctx), NULL, lfc_now_ns() + 2 * LATE_NS);
     w->err_after = lfc_ctx_err(w->ctx);
-    return NULL;
+    return rc;
+}
+
+/* Starts a receive from ctx's done channel and returns once it sleeps
+ * there. */
+static void
+waiter_start_parked(struct waiter *w, lfc_ctx *ctx)
+{
+    w->ctx = ctx;
+    lfc_test_async_start(&w->a, waiter_call, w);
+    lfc_test_async_wait_parked(&w->a, "receive from done");
+    lfc_test_async_assert_blocked(&w->a, "receive from done");
+}
+
+static int
+waiter_join(struct waiter *w)
+{
+    return lfc_test_async_join_within(&w->a, 3 * LATE_NS, "receive from done");
 }
 
 static void
@@ -200,15 +245,13 @@ test_ctx_cancel_wakes_blocked_receivers(void **state)
     lfc_ctx *p = lfc_ctx_with_cancel(lfc_ctx_background());
     lfc_ctx *c = lfc_ctx_with_cancel(p);
     struct waiter w[N];
-    for (int i = 0; i < N; i++) {
-        w[i].ctx = i == 0 ? p : c; /* waiters on the parent and the child */
-        assert_int_equal(pthread_create(&w[i].th, NULL, waiter_main, &w[i]), 0);
-    }
-    lfc_test_sleep_ns(20 * MS); /* let them park */
+    /* Waiters on the parent and the child, each asleep in its receive
+     * before the next starts. */
+    for (int i = 0; i < N; i++)
+        waiter_start_parked(&w[i], i == 0 ? p : c);
     assert_status(lfc_ctx_cancel(p), LFC_OK);
     for (int i = 0; i < N; i++) {
-        pthread_join(w[i].th, NULL);
-        assert_status(w[i].recv_status, LFC_CLOSED);
+        assert_status(waiter_join(&w[i]), LFC_CLOSED);
         /* Done closed => err already set (the header's ordering). */
         assert_status(w[i].err_after, LFC_CANCELED);
     }
@@ -301,11 +344,13 @@ static void
 test_ctx_deadline_timedout_not_early(void **state)
 {
     (void)state;
-    int64_t d = lfc_now_ns() + 20 * MS;
+    int64_t d = lfc_now_ns() + LFC_TEST_SHORT_NS;
     lfc_ctx *c = lfc_ctx_with_deadline(lfc_ctx_background(), d);
     lfc_ctx *k = lfc_ctx_with_cancel(c);
-    assert_live(c);
-    assert_live(k);
+    /* Live, unless the deadline has passed already (a slow host): not
+     * "live" outright, which would race the deadline. */
+    assert_live_or_due(c, d);
+    assert_live_or_due(k, d);
     assert_true(lfc_ctx_deadline(c) == d);
     assert_true(lfc_ctx_deadline(k) == d);
     wait_done(c, d);
@@ -324,9 +369,10 @@ static void
 test_ctx_with_timeout_deadline_window(void **state)
 {
     (void)state;
-    int64_t lo = lfc_now_ns() + 30 * MS;
-    lfc_ctx *c = lfc_ctx_with_timeout(lfc_ctx_background(), 30 * MS);
-    int64_t hi = lfc_now_ns() + 30 * MS;
+    int64_t t = LFC_TEST_SHORT_NS;
+    int64_t lo = lfc_now_ns() + t;
+    lfc_ctx *c = lfc_ctx_with_timeout(lfc_ctx_background(), t);
+    int64_t hi = lfc_now_ns() + t;
     int64_t d = lfc_ctx_deadline(c);
     assert_true(d >= lo && d <= hi);
     wait_done(c, d);
@@ -366,13 +412,13 @@ test_ctx_child_deadline_min_of_parent(void **state)
 {
     (void)state;
     int64_t now = lfc_now_ns();
-    int64_t pd = now + 40 * MS;
+    int64_t pd = now + 2 * LFC_TEST_SHORT_NS;
     lfc_ctx *p = lfc_ctx_with_deadline(lfc_ctx_background(), pd);
     lfc_ctx *later = lfc_ctx_with_deadline(p, now + FAR_NS);
     lfc_ctx *forever = lfc_ctx_with_deadline(p, LFC_FOREVER);
     lfc_ctx *huge = lfc_ctx_with_timeout(p, INT64_MAX);
     lfc_ctx *plain = lfc_ctx_with_cancel(p);
-    int64_t ed = now + 10 * MS;
+    int64_t ed = now + LFC_TEST_SHORT_NS / 2;
     lfc_ctx *earlier = lfc_ctx_with_deadline(p, ed);
     assert_true(lfc_ctx_deadline(p) == pd);
     assert_true(lfc_ctx_deadline(later) == pd);
@@ -384,8 +430,9 @@ test_ctx_child_deadline_min_of_parent(void **state)
     /* The earlier child times out on its own... */
     wait_done(earlier, ed);
     assert_cancelled(earlier, LFC_TIMEDOUT);
-    if (lfc_now_ns() < pd)
-        assert_status(lfc_ctx_err(p), LFC_OK); /* ...not its parent */
+    /* ...not its parent, which is live unless its own deadline has passed
+     * by now (the cause read first, then the clock). */
+    assert_live_or_due(p, pd);
     /* ...and the others at the parent's deadline, with its cause. The
      * parent's done closes last, after its whole subtree's. */
     wait_done(p, pd);
@@ -423,7 +470,7 @@ test_ctx_child_of_cancelled_parent_born_cancelled(void **state)
     lfc_ctx_free(p);
 
     /* Under a timed-out parent, children are born timed out. */
-    p = lfc_ctx_with_timeout(lfc_ctx_background(), 1 * MS);
+    p = lfc_ctx_with_timeout(lfc_ctx_background(), LFC_TEST_SHORT_NS / 4);
     wait_done(p, 0);
     a = lfc_ctx_with_timeout(p, FAR_NS);
     assert_cancelled(a, LFC_TIMEDOUT);
@@ -435,17 +482,39 @@ static void
 test_ctx_first_cause_wins(void **state)
 {
     (void)state;
-    /* Cancel first, then the deadline passes: CANCELED stays. */
-    int64_t d = lfc_now_ns() + 5 * MS;
-    lfc_ctx *c = lfc_ctx_with_deadline(lfc_ctx_background(), d);
-    assert_status(lfc_ctx_cancel(c), LFC_OK);
+    /* Cancel first, then the deadline passes: CANCELED stays. The cancel
+     * must come first, which a host that stalls us past the deadline
+     * between the two calls defeats: such a round (TIMEDOUT, never before
+     * the deadline) is repeated with a doubled deadline. */
+    int64_t wait = LFC_TEST_SHORT_NS / 4;
+    int64_t d;
+    lfc_ctx *c;
+    for (int round = 0;; round++, wait *= 2) {
+        if (round == 10)
+            fail_msg("the deadline passed before the cancel in 10 rounds, "
+                     "up to %lld ms away",
+                     (long long)(wait / 2 / MS));
+        d = lfc_now_ns() + wait;
+        c = lfc_ctx_with_deadline(lfc_ctx_background(), d);
+        assert_status(lfc_ctx_cancel(c), LFC_OK);
+        int e = lfc_ctx_err(c);
+        if (e == LFC_CANCELED)
+            break;
+        assert_status(e, LFC_TIMEDOUT);
+        assert_true(lfc_now_ns() >= d);
+        assert_cancelled(c, LFC_TIMEDOUT);
+        lfc_ctx_free(c);
+    }
     spin_until(d);
-    lfc_test_sleep_ns(5 * MS);
+    /* The deadline has passed; a timer left armed by the cancel could
+     * fire now. No condition says it has not yet: with or without the
+     * timer thread running during this sleep, CANCELED must stay. */
+    lfc_test_sleep_ns(LFC_TEST_SETTLE_NS);
     assert_cancelled(c, LFC_CANCELED);
     lfc_ctx_free(c);
 
     /* Deadline first, then cancel: TIMEDOUT stays. */
-    d = lfc_now_ns() + 2 * MS;
+    d = lfc_now_ns() + LFC_TEST_SHORT_NS / 4;
     c = lfc_ctx_with_deadline(lfc_ctx_background(), d);
     wait_done(c, d);
     assert_status(lfc_ctx_cancel(c), LFC_OK);
@@ -526,12 +595,10 @@ test_ctx_free_parent_first_cancels_children(void **state)
     int64_t d = lfc_now_ns() + FAR_NS;
     lfc_ctx *p = lfc_ctx_with_deadline(lfc_ctx_background(), d);
     lfc_ctx *k = lfc_ctx_with_cancel(p);
-    struct waiter w = {.ctx = k};
-    assert_int_equal(pthread_create(&w.th, NULL, waiter_main, &w), 0);
-    lfc_test_sleep_ns(10 * MS);
+    struct waiter w;
+    waiter_start_parked(&w, k);
     lfc_ctx_free(p); /* like Go's defer cancel(): cancels the subtree */
-    pthread_join(w.th, NULL);
-    assert_status(w.recv_status, LFC_CLOSED);
+    assert_status(waiter_join(&w), LFC_CLOSED);
     assert_status(w.err_after, LFC_CANCELED);
     /* The child outlives its freed parent, cancelled and readable. */
     assert_cancelled(k, LFC_CANCELED);
@@ -566,21 +633,54 @@ test_ctx_deadline_fire_races_free(void **state)
 {
     (void)state;
     /* The timer thread cancels (and releases) while the user frees: the
-     * last reference goes on either side (ASan, TSan). */
+     * last reference goes on either side (ASan, TSan). What each side
+     * sees is checked on the way: a deadline never fires early, a child
+     * whose parent's done is closed is cancelled with the parent's cause,
+     * and freeing the parent first leaves the child cancelled. In the end
+     * no timer is left: the thread exits. */
     long n = lfc_test_scaled(500, 50);
+    long fired = 0;
     for (long i = 0; i < n; i++) {
         lfc_ctx *p = lfc_ctx_with_timeout(lfc_ctx_background(),
                                           (int64_t)(rng() % (100 * US)));
         lfc_ctx *k = lfc_ctx_with_timeout(p, (int64_t)(rng() % (100 * US)));
+        assert_non_null(p);
+        assert_non_null(k);
+        int64_t pd = lfc_ctx_deadline(p);
+        int64_t kd = lfc_ctx_deadline(k);
+        assert_true(kd <= pd);
         spin_until(lfc_now_ns() + (int64_t)(rng() % (150 * US)));
+        /* Done first, then the cause: closed implies the cause is set. */
+        bool p_closed = lfc_try_recv(lfc_ctx_done(p), NULL) == LFC_CLOSED;
+        int pe = lfc_ctx_err(p);
+        int ke = lfc_ctx_err(k);
+        int64_t now = lfc_now_ns();
+        assert_true(pe == LFC_OK || pe == LFC_TIMEDOUT);
+        assert_true(ke == LFC_OK || ke == LFC_TIMEDOUT);
+        if (pe == LFC_TIMEDOUT)
+            assert_true(now >= pd);
+        if (ke == LFC_TIMEDOUT)
+            assert_true(now >= kd);
+        if (p_closed) {
+            fired++;
+            assert_status(pe, LFC_TIMEDOUT);
+            /* p's done closes after its whole subtree is cancelled. */
+            assert_status(ke, LFC_TIMEDOUT);
+        }
         if (i % 2) {
             lfc_ctx_free(p);
+            /* Cancelled by the free (or timed out before it). */
+            ke = lfc_ctx_err(k);
+            assert_true(ke == LFC_CANCELED || ke == LFC_TIMEDOUT);
+            assert_cancelled(k, ke);
             lfc_ctx_free(k);
         } else {
             lfc_ctx_free(k);
             lfc_ctx_free(p);
         }
     }
+    print_message("%ld of %ld parents had fired before the free\n", fired, n);
+    assert_true(wait_no_timer_thread(LATE_NS));
 }
 
 static void
@@ -760,7 +860,7 @@ test_ctx_concurrent_create_free_vs_cancel_root(void **state)
     enum { W = 4 };
     unsigned long progress = 0;
     struct lfc_watchdog dog;
-    lfc_watchdog_start(&dog, "ctx churn", &progress, 20);
+    lfc_watchdog_start(&dog, "ctx churn", &progress, 0);
     long rounds = lfc_test_scaled(60, 6);
     long created = 0;
     for (long round = 0; round < rounds; round++) {
@@ -803,7 +903,9 @@ test_ctx_concurrent_create_free_vs_cancel_root(void **state)
 int
 main(void)
 {
-    lfc_test_alarm(240);
+    lfc_test_alarm(LFC_TEST_ALARM_S);
+    /* Before any thread parks: helpers note when they sleep. */
+    lfc_test_async_install_park_hook();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ctx_background_never_cancelled),
         cmocka_unit_test(test_ctx_null_args),

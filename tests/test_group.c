@@ -37,16 +37,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lfc_test_async.h"
 #include "lfc_test_support.h"
 #include "lfchan.h"
 
-#define MS ((int64_t)1000000)
-#define SEC ((int64_t)1000000000)
+#define MS LFC_TEST_MS
+#define SEC LFC_TEST_SEC
 
-/* How long anything that should happen "soon" may take. */
-#define STUCK_NS (10 * SEC)
-/* How long to let a blocked call run when checking that it stays blocked. */
-#define PARK_NS (30 * MS)
+/* How long anything that must happen may take: only a lost wake-up or a
+ * deadlock reaches it. */
+#define STUCK_NS LFC_TEST_STUCK_NS
 
 /* What a task returns when its bounded wait ran out: the event it waited
  * for (a cancellation, a gate) never came. */
@@ -185,7 +185,7 @@ static void
 test_group_empty_wait_returns_zero(void **state)
 {
     (void)state;
-    lfc_ctx *parent = lfc_ctx_with_timeout(lfc_ctx_background(), 3600 * SEC);
+    lfc_ctx *parent = lfc_ctx_with_timeout(lfc_ctx_background(), LFC_TEST_FAR_NS);
     assert_non_null(parent);
     lfc_group *g = lfc_group_new(parent);
     assert_non_null(g);
@@ -351,7 +351,8 @@ static void
 test_group_parent_deadline_reaches_tasks(void **state)
 {
     (void)state;
-    lfc_ctx *parent = lfc_ctx_with_timeout(lfc_ctx_background(), 50 * MS);
+    lfc_ctx *parent =
+        lfc_ctx_with_timeout(lfc_ctx_background(), 2 * LFC_TEST_SHORT_NS);
     assert_non_null(parent);
     int64_t d = lfc_ctx_deadline(parent);
     lfc_group *g = lfc_group_new(parent);
@@ -421,20 +422,17 @@ test_group_limit_never_exceeded(void **state)
     }
 }
 
+/* A blocking lfc_group_go on a helper thread (lfc_test_async.h). */
 struct go_call {
     lfc_group *g;
     struct counted *c;
-    int rc;
-    int done; /* atomic */
 };
 
-static void *
-go_call_main(void *arg)
+static int
+go_call_fn(void *arg)
 {
     struct go_call *gc = arg;
-    gc->rc = lfc_group_go(gc->g, task_counted, gc->c);
-    lfc_test_store_int(&gc->done, 1);
-    return NULL;
+    return lfc_group_go(gc->g, task_counted, gc->c);
 }
 
 /* Go's TestTryGo: at the limit try_go refuses (and fn does not run) and go
@@ -454,19 +452,19 @@ test_group_try_go_again_at_limit(void **state)
     assert_status(lfc_group_try_go(g, task_counted, &c), LFC_AGAIN);
     assert_status(lfc_group_try_go(g, task_ok, NULL), LFC_AGAIN);
 
-    /* A blocking go waits for a free slot. */
-    struct go_call gc = {g, &c, 1, 0};
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, go_call_main, &gc), 0);
-    lfc_test_sleep_ns(PARK_NS);
-    assert_false(lfc_test_load_int(&gc.done));
+    /* A blocking go waits for a free slot: it sleeps in the limit's
+     * semaphore, and stays there. */
+    struct go_call gc = {g, &c};
+    struct lfc_test_async a;
+    lfc_test_async_start(&a, go_call_fn, &gc);
+    lfc_test_async_wait_parked(&a, "go at the limit");
+    lfc_test_sleep_ns(LFC_TEST_SETTLE_NS);
+    lfc_test_async_assert_blocked(&a, "go at the limit");
     /* The refused ones never ran. */
     assert_int_equal(lfc_test_load_int(&c.ran), 2);
 
     assert_status(lfc_wg_done(c.gate), LFC_OK); /* open: all may finish */
-    assert_true(wait_at_least(&gc.done, 1, STUCK_NS));
-    pthread_join(th, NULL);
-    assert_status(gc.rc, LFC_OK);
+    assert_status(lfc_test_async_join(&a, "go at the limit"), LFC_OK);
     assert_status(lfc_group_wait(g), LFC_OK);
     assert_int_equal(c.ran, 3);
     assert_true(c.peak <= 2);
@@ -565,8 +563,9 @@ test_group_tasks_start_tasks(void **state)
     }
 }
 
-/* A task that starts another after a pause, when wait has surely taken the
- * list already: wait still joins the late one. */
+/* A task that starts another after a pause, when wait has probably taken
+ * the list already (no condition says so: wait sleeps in pthread_join):
+ * wait joins the late one whether it started before or after that. */
 struct late_parent {
     lfc_group *g;
     struct slot child;
@@ -578,8 +577,8 @@ task_late_parent(lfc_ctx *ctx, void *arg)
 {
     (void)ctx;
     struct late_parent *p = arg;
-    lfc_test_sleep_ns(20 * MS);
-    p->child.sleep_ns = 20 * MS;
+    lfc_test_sleep_ns(LFC_TEST_SETTLE_NS);
+    p->child.sleep_ns = LFC_TEST_SETTLE_NS;
     p->go_rc = lfc_group_go(p->g, task_write, &p->child);
     return 0;
 }
@@ -685,7 +684,9 @@ test_group_many_tasks_with_limit(void **state)
 int
 main(void)
 {
-    lfc_test_alarm(240);
+    lfc_test_alarm(LFC_TEST_ALARM_S);
+    /* Before any thread parks: helpers note when they sleep. */
+    lfc_test_async_install_park_hook();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_group_bad_args),
         cmocka_unit_test(test_group_empty_wait_returns_zero),

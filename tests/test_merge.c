@@ -53,14 +53,12 @@
 #include "lfc_test_support.h"
 #include "lfchan.h"
 
-#define MS ((int64_t)1000000)
-#define SEC ((int64_t)1000000000)
+#define MS LFC_TEST_MS
+#define SEC LFC_TEST_SEC
 
-/* How long a receive the test expects to complete may take. */
-#define STUCK_NS (10 * SEC)
-/* How long to let the forwarding threads run before checking that
- * something did not happen. */
-#define PARK_NS (50 * MS)
+/* How long a receive the test expects to complete may take: only a lost
+ * wake-up or a deadlock reaches it. */
+#define STUCK_NS LFC_TEST_STUCK_NS
 
 /* ---- helpers ------------------------------------------------------------ */
 
@@ -72,7 +70,7 @@ dog_setup(void **state)
 {
     (void)state;
     lfc_watchdog_start(&g_dog, "test_merge (the last [ RUN ] test)",
-                       &g_progress, 30);
+                       &g_progress, 30); /* scaled by the watchdog */
     return 0;
 }
 
@@ -407,8 +405,11 @@ test_merge_closes_out_only_after_all_inputs_drained(void **state)
         assert_true(val_input(v) < 3);
         assert_int_equal(val_seq(v), next[val_input(v)]++);
     }
-    /* ins[2] is open: out must stay open and empty. */
-    lfc_test_sleep_ns(PARK_NS);
+    /* ins[2] is open: out must stay open and empty. Nothing can say that
+     * the forwarding threads have settled (they are the library's, not
+     * helpers the park hook follows): give a wrong close time to happen;
+     * a correct merger passes however long they take. */
+    lfc_test_sleep_ns(LFC_TEST_SETTLE_NS);
     assert_false(lfc_chan_closed(out));
     assert_int_equal(lfc_try_recv(out, &v), LFC_AGAIN);
 
@@ -901,7 +902,14 @@ fanout_stop(int mode)
         put(in, v);
     lfc_fanout *f = lfc_fanout_new(in, outs, 2, mode);
     assert_non_null(f);
-    lfc_test_sleep_ns(PARK_NS); /* lets it fill the outputs (or not) */
+    /* Stop once the outputs are full: outs[0] (capacity 2) takes every
+     * other value in round-robin mode and every value in broadcast, so it
+     * fills first, and the fan-out then holds (or is fetching) the next
+     * value, blocked on it. */
+    int64_t end = lfc_now_ns() + STUCK_NS;
+    while (lfc_chan_len(outs[0]) < 2 && lfc_now_ns() < end)
+        lfc_test_sleep_ns(100 * LFC_TEST_US);
+    assert_int_equal(lfc_chan_len(outs[0]), 2);
     assert_int_equal(lfc_fanout_stop(f), LFC_OK);
     assert_int_equal(lfc_fanout_stop(f), LFC_OK);
 
@@ -1093,7 +1101,7 @@ test_merge_threads_named_none_left_after_free(void **state)
         uint64_t v;
         assert_int_equal(recv_bounded(out, &v), LFC_CLOSED);
         assert_int_equal(lfc_merge_free(m), 0);
-        assert_true(lfc_test_wait_no_threads_named("lfc-merge", 5 * SEC));
+        assert_true(lfc_test_wait_no_threads_named("lfc-merge", STUCK_NS));
         for (size_t i = 0; i < n; i++)
             lfc_chan_free(ins[i]);
         lfc_chan_free(out);
@@ -1107,7 +1115,7 @@ test_merge_threads_named_none_left_after_free(void **state)
     assert_int_equal(lfc_test_count_threads_named("lfc-fanout"), 1);
     assert_int_equal(lfc_fanout_stop(f), LFC_OK);
     assert_int_equal(lfc_fanout_free(f), 0);
-    assert_true(lfc_test_wait_no_threads_named("lfc-fanout", 5 * SEC));
+    assert_true(lfc_test_wait_no_threads_named("lfc-fanout", STUCK_NS));
     lfc_chan_free(outs[0]);
     lfc_chan_free(outs[1]);
     lfc_chan_free(in);
@@ -1119,7 +1127,7 @@ test_merge_threads_named_none_left_after_free(void **state)
 int
 main(void)
 {
-    lfc_test_alarm(240);
+    lfc_test_alarm(LFC_TEST_ALARM_S);
     const struct CMUnitTest tests[] = {
         MERGE_TEST(test_merge_bad_args_einval),
         MERGE_TEST(test_merge_exactly_once_order_random_close_2),

@@ -25,6 +25,7 @@
 
 #include "lfc_chan_internal.h"
 #include "lfc_park.h"
+#include "lfc_test_async.h"
 #include "lfc_test_futex.h"
 #include "lfc_test_support.h"
 #include "lfchan.h"
@@ -41,6 +42,7 @@ static int
 counting_wait(uint32_t *word, uint32_t expected, int64_t deadline_ns)
 {
     __atomic_fetch_add(&g_waits, 1, __ATOMIC_RELAXED);
+    lfc_test_futex_note_asleep(word); /* a helper's "parked" flag */
     /* Spurious: sleep at most 20 us, then claim a wake that never
      * happened. */
     if (__atomic_load_n(&g_spurious, __ATOMIC_RELAXED))
@@ -69,6 +71,7 @@ setup_counting(void **state)
     g_waits = g_wakes = g_wake_one = g_wake_all = 0;
     g_spurious = 0;
     lfc__park_set_ops(&counting_ops);
+    lfc_test_async_set_hooked(true);
     return 0;
 }
 
@@ -76,6 +79,7 @@ static int
 teardown_counting(void **state)
 {
     (void)state;
+    lfc_test_async_set_hooked(false);
     lfc__park_set_ops(NULL);
     lfc_spin_set_limit(LFC_SPIN_ADAPTIVE);
     return 0;
@@ -122,15 +126,16 @@ test_park_uncontended_makes_no_syscall(void **state)
 
 /* ---- wake one, close wakes all ------------------------------------------ */
 
+/* A receiver on a helper thread (lfc_test_async.h): one receive, and if
+ * it got a value, a second one that waits for the close. */
 struct parked_rx {
+    struct lfc_test_async a;
     lfc_chan *ch;
-    int got;      /* 1 if it received a value (atomic) */
-    int status;   /* final status (atomic) */
-    pthread_t thread;
+    int got; /* 1 if it received a value (atomic) */
 };
 
-static void *
-parked_rx_main(void *arg)
+static int
+parked_rx_call(void *arg)
 {
     struct parked_rx *p = arg;
     uint64_t v;
@@ -139,21 +144,14 @@ parked_rx_main(void *arg)
         __atomic_store_n(&p->got, 1, __ATOMIC_RELAXED);
         r = lfc_recv(p->ch, &v); /* then wait for close */
     }
-    __atomic_store_n(&p->status, r, __ATOMIC_RELEASE);
-    return NULL;
+    return r;
 }
 
-static int
-all_parked(unsigned long waits_before, int n)
+static void
+parked_rx_rescue(void *arg)
 {
-    /* Every receiver has made at least one futex wait. A wait returns only
-     * on a wake, so with no sends they stay parked. Poll up to 10 s. */
-    for (int i = 0; i < 10000; i++) {
-        if (counter(&g_waits) >= waits_before + (unsigned long)n)
-            return 1;
-        lfc_test_sleep_ns(1000000);
-    }
-    return 0;
+    struct parked_rx *p = arg;
+    lfc_close(p->ch);
 }
 
 static void
@@ -166,24 +164,34 @@ test_park_send_wakes_one_close_wakes_all(void **state)
     assert_non_null(ch);
     lfc_spin_set_limit(0); /* park at once */
 
+    /* Every receiver sleeps in its futex wait before the send. */
     for (int i = 0; i < NRX; i++) {
-        rx[i] = (struct parked_rx){.ch = ch, .got = 0, .status = 1};
-        assert_int_equal(
-            pthread_create(&rx[i].thread, NULL, parked_rx_main, &rx[i]), 0);
+        rx[i].ch = ch;
+        rx[i].got = 0;
+        struct lfc_test_async_opts opts = {.rescue = parked_rx_rescue,
+                                           .rescue_arg = &rx[i]};
+        lfc_test_async_start_with(&rx[i].a, parked_rx_call, &rx[i], &opts);
+        lfc_test_async_wait_parked(&rx[i].a, "receiver on empty");
     }
-    assert_true(all_parked(0, NRX));
-    lfc_test_sleep_ns(20 * 1000000); /* let them settle in the kernel */
+    /* A thread that has called the futex wait may not be asleep in the
+     * kernel yet; nothing tells when it is. With or without this pause,
+     * one send makes one wake of one waiter: one not yet asleep finds the
+     * word changed and looks again. */
+    lfc_test_sleep_ns(LFC_TEST_SETTLE_NS);
 
     unsigned long one_before = counter(&g_wake_one);
     uint64_t v = 7;
     assert_int_equal(lfc_send(ch, &v), LFC_OK);
     /* The value is taken by exactly one receiver. */
     int got = 0;
-    for (int t = 0; t < 10000 && got == 0; t++) {
+    int64_t end = lfc_now_ns() + LFC_TEST_STUCK_NS;
+    for (;;) {
+        got = 0;
         for (int i = 0; i < NRX; i++)
             got += __atomic_load_n(&rx[i].got, __ATOMIC_RELAXED);
-        if (got == 0)
-            lfc_test_sleep_ns(1000000);
+        if (got != 0 || lfc_now_ns() > end)
+            break;
+        lfc_test_sleep_ns(200 * LFC_TEST_US);
     }
     assert_int_equal(got, 1);
     /* One send made exactly one single-waiter wake and no broadcast. */
@@ -191,11 +199,9 @@ test_park_send_wakes_one_close_wakes_all(void **state)
     assert_int_equal(counter(&g_wake_all), 0);
 
     assert_int_equal(lfc_close(ch), LFC_OK);
-    for (int i = 0; i < NRX; i++) {
-        pthread_join(rx[i].thread, NULL);
-        assert_int_equal(__atomic_load_n(&rx[i].status, __ATOMIC_ACQUIRE),
+    for (int i = 0; i < NRX; i++)
+        assert_int_equal(lfc_test_async_join(&rx[i].a, "receiver"),
                          LFC_CLOSED);
-    }
     assert_true(counter(&g_wake_all) >= 1); /* close broadcast */
     lfc_chan_free(ch);
 }
@@ -247,7 +253,7 @@ test_park_spurious_wakeups_are_harmless(void **state)
         lfc_watchdog_stop(&wd);
         /* Timed waits still time out, never early. */
         uint64_t v;
-        int64_t deadline = lfc_now_ns() + 5 * 1000000;
+        int64_t deadline = lfc_now_ns() + LFC_TEST_SHORT_NS / 4;
         assert_int_equal(lfc_recv_until(ch, &v, deadline), LFC_TIMEDOUT);
         assert_true(lfc_now_ns() >= deadline);
         lfc_chan_free(ch);
@@ -339,7 +345,7 @@ test_park_chan_retained_outlives_user_free(void **state)
 int
 main(void)
 {
-    lfc_test_alarm(240);
+    lfc_test_alarm(LFC_TEST_ALARM_S);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_park_uncontended_makes_no_syscall,
                                         setup_counting, teardown_counting),

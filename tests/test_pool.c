@@ -15,7 +15,9 @@
  *   - Every blocking call in the test thread is bounded (a deadline, a
  *     watchdog, or the binary's alarm); a lost wake-up fails, never hangs.
  *   - Timing checks assert lower bounds exactly (a deadline never fires
- *     early) and upper bounds only loosely (seconds), or not at all.
+ *     early) and no upper bounds: what must happen is waited for up to
+ *     LFC_TEST_STUCK_NS (tests/support), which only a lost wake-up
+ *     reaches, on a loaded host or under a sanitizer too.
  *   - cmocka assertions run only on the test's own thread; tasks and
  *     helper threads record what they saw.
  *   - Sizes scale with LFC_TEST_SCALE (see lfc_test_support.h).
@@ -36,15 +38,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lfc_test_async.h"
 #include "lfc_test_support.h"
 #include "lfchan.h"
 
-#define US ((int64_t)1000)
-#define MS ((int64_t)1000000)
-#define SEC ((int64_t)1000000000)
+#define US LFC_TEST_US
+#define MS LFC_TEST_MS
+#define SEC LFC_TEST_SEC
 
-/* The loose upper bound for anything that should happen "soon". */
-#define LATE_NS (10 * SEC)
+/* The bound for anything that must happen: only a lost wake-up or a
+ * deadlock reaches it. */
+#define LATE_NS LFC_TEST_STUCK_NS
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -322,7 +326,7 @@ run_exactly_once(unsigned workers, size_t cap, long n, const char *what)
     assert_non_null(r.pool);
 
     struct lfc_watchdog wd;
-    lfc_watchdog_start(&wd, what, &r.progress, 20);
+    lfc_watchdog_start(&wd, what, &r.progress, 0);
     lfc_test_barrier_init(&r.start, SUBMITTERS);
     struct once_submitter s[SUBMITTERS];
     pthread_t th[SUBMITTERS];
@@ -540,19 +544,11 @@ streamer_main(void *arg)
     return NULL;
 }
 
-struct waiter {
-    lfc_pool *pool;
-    lfc_chan *done; /* closed when the wait returned */
-    int rc;
-};
-
-static void *
-waiter_main(void *arg)
+/* lfc_pool_wait on a helper thread (lfc_test_async.h). */
+static int
+pool_wait_call(void *arg)
 {
-    struct waiter *w = arg;
-    w->rc = lfc_pool_wait(w->pool);
-    lfc_close(w->done);
-    return NULL;
+    return lfc_pool_wait(arg);
 }
 
 static void
@@ -569,22 +565,37 @@ test_pool_wait_returns_under_steady_submits(void **state)
     struct streamer st = {.pool = p, .ran = &ran};
     pthread_t sth;
     assert_int_equal(pthread_create(&sth, NULL, streamer_main, &st), 0);
-    lfc_test_sleep_ns(5 * MS); /* let the stream fill the queue */
+    /* Let the stream get going: more submitted than the queue holds. */
+    int64_t end = lfc_now_ns() + LATE_NS;
+    for (;;) {
+        struct lfc_pool_stats ps;
+        assert_status(lfc_pool_stats(p, &ps), LFC_OK);
+        if (ps.submitted >= 32)
+            break;
+        if (lfc_now_ns() > end) {
+            __atomic_store_n(&st.stop, 1, __ATOMIC_RELEASE);
+            pthread_join(sth, NULL);
+            fail_msg("the stream submitted %llu tasks in %lld ms",
+                     (unsigned long long)ps.submitted,
+                     (long long)(LATE_NS / MS));
+        }
+        lfc_test_sleep_ns(200 * US);
+    }
     for (int i = 0; i < MARKED; i++) {
         t[i] = (struct sleepy){&marked_done, &flags[i], MS};
         assert_status(lfc_pool_submit(p, sleepy_task, &t[i]), LFC_OK);
     }
-    struct waiter w = {.pool = p, .done = lfc_chan_new(0, 0)};
-    assert_non_null(w.done);
-    pthread_t wth;
-    assert_int_equal(pthread_create(&wth, NULL, waiter_main, &w), 0);
-    /* Bounded: a wait that needs the stream to stop would time out. */
-    int got = lfc_recv_until(w.done, NULL, lfc_now_ns() + LATE_NS);
+    struct lfc_test_async w;
+    lfc_test_async_start(&w, pool_wait_call, p);
+    /* Bounded: a wait that needs the stream to stop would not return. */
+    bool returned = lfc_test_async_wait_done(&w, LATE_NS);
     __atomic_store_n(&st.stop, 1, __ATOMIC_RELEASE);
     pthread_join(sth, NULL);
-    pthread_join(wth, NULL); /* returns now in any case */
-    assert_status(got, LFC_CLOSED);
-    assert_status(w.rc, LFC_OK);
+    /* Returns now in any case. */
+    int wait_rc = lfc_test_async_join(&w, "lfc_pool_wait under the stream");
+    if (!returned)
+        fail_msg("lfc_pool_wait returned only once the stream stopped");
+    assert_status(wait_rc, LFC_OK);
     assert_status(st.status, LFC_OK);
     assert_int_equal(atomic_get(&marked_done), MARKED);
     for (int i = 0; i < MARKED; i++)
@@ -593,7 +604,6 @@ test_pool_wait_returns_under_steady_submits(void **state)
     assert_int_equal(atomic_get(&ran), st.submitted);
     print_message("[ stream   ] %ld tasks streamed around the wait\n",
                   st.submitted);
-    lfc_chan_free(w.done);
     lfc_pool_free(p);
 }
 
@@ -659,20 +669,17 @@ assert_submit_refused(lfc_pool *p, int64_t ns)
     assert_true(lfc_now_ns() >= deadline);
 }
 
+/* A submit on a helper thread (lfc_test_async.h). */
 struct blocked_submit {
     lfc_pool *pool;
     long *ran;
-    int returned; /* atomic: set when the submit returned */
-    int rc;
 };
 
-static void *
-blocked_submit_main(void *arg)
+static int
+blocked_submit_call(void *arg)
 {
     struct blocked_submit *b = arg;
-    b->rc = lfc_pool_submit(b->pool, count_task, b->ran);
-    __atomic_store_n(&b->returned, 1, __ATOMIC_RELEASE);
-    return NULL;
+    return lfc_pool_submit(b->pool, count_task, b->ran);
 }
 
 static void
@@ -689,19 +696,20 @@ test_pool_backpressure_full_queue(void **state)
     assert_status(lfc_pool_submit(p, count_task, &ran), LFC_OK);
 
     /* Full: try gives LFC_AGAIN, a deadline gives LFC_TIMEDOUT, not early. */
-    assert_submit_refused(p, 50 * MS);
+    assert_submit_refused(p, 2 * LFC_TEST_SHORT_NS);
     assert_status(lfc_pool_submit_until(p, never_task, NULL, 0), LFC_TIMEDOUT);
     assert_stats(p, 3, 0, 2, 1, 0);
 
-    /* A blocking submit stays blocked while the queue is full. */
+    /* A blocking submit sleeps, and stays blocked while the queue is
+     * full. */
     struct blocked_submit bs = {.pool = p, .ran = &ran};
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, blocked_submit_main, &bs), 0);
-    lfc_test_sleep_ns(50 * MS);
-    assert_int_equal(__atomic_load_n(&bs.returned, __ATOMIC_ACQUIRE), 0);
+    struct lfc_test_async a;
+    lfc_test_async_start(&a, blocked_submit_call, &bs);
+    lfc_test_async_wait_parked(&a, "submit to a full queue");
+    lfc_test_sleep_ns(LFC_TEST_SETTLE_NS);
+    lfc_test_async_assert_blocked(&a, "submit to a full queue");
     release_workers(&b);
-    pthread_join(th, NULL);
-    assert_status(bs.rc, LFC_OK);
+    assert_status(lfc_test_async_join(&a, "submit to a full queue"), LFC_OK);
     assert_status(lfc_pool_wait(p), LFC_OK);
     assert_int_equal(atomic_get(&ran), 3);
     assert_int_equal(atomic_get(&b.ran), 1);
@@ -730,7 +738,7 @@ test_pool_unbuffered_try_submit(void **state)
     struct blocker b;
     blocker_init(&b);
     occupy_worker(p, &b);
-    assert_submit_refused(p, 20 * MS);
+    assert_submit_refused(p, LFC_TEST_SHORT_NS);
     release_workers(&b);
     assert_status(lfc_pool_wait(p), LFC_OK);
     assert_int_equal(atomic_get(&ran), 1);
@@ -739,20 +747,17 @@ test_pool_unbuffered_try_submit(void **state)
     blocker_destroy(&b);
 }
 
+/* A ctx submit on a helper thread (lfc_test_async.h). */
 struct ctx_submit {
     lfc_pool *pool;
     lfc_ctx *ctx;
-    lfc_chan *entered; /* elem_size 0: the submit is about to start */
-    int rc;
 };
 
-static void *
-ctx_submit_main(void *arg)
+static int
+ctx_submit_call(void *arg)
 {
     struct ctx_submit *c = arg;
-    lfc_send(c->entered, NULL);
-    c->rc = lfc_pool_submit_ctx(c->pool, never_task, NULL, c->ctx);
-    return NULL;
+    return lfc_pool_submit_ctx(c->pool, never_task, NULL, c->ctx);
 }
 
 static void
@@ -774,28 +779,27 @@ test_pool_submit_ctx_cancelled(void **state)
     assert_status(lfc_pool_submit_ctx(p, count_task, &ran, live), LFC_OK);
 
     /* Full from here on. A deadline ends it with LFC_TIMEDOUT, not early. */
-    lfc_ctx *soon = lfc_ctx_with_timeout(lfc_ctx_background(), 30 * MS);
+    lfc_ctx *soon =
+        lfc_ctx_with_timeout(lfc_ctx_background(), LFC_TEST_SHORT_NS);
     assert_status(lfc_pool_submit_ctx(p, never_task, NULL, soon), LFC_TIMEDOUT);
     assert_true(lfc_now_ns() >= lfc_ctx_deadline(soon));
 
-    /* A blocked submit ends with LFC_CANCELED when its ctx is cancelled. */
+    /* A blocked submit ends with LFC_CANCELED when its ctx is cancelled:
+     * cancelled once it sleeps in the submit. */
     lfc_ctx *c = lfc_ctx_with_cancel(lfc_ctx_background());
-    struct ctx_submit cs = {.pool = p, .ctx = c, .entered = lfc_chan_new(1, 0)};
-    assert_non_null(cs.entered);
-    pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, ctx_submit_main, &cs), 0);
-    assert_status(lfc_recv_until(cs.entered, NULL, lfc_now_ns() + LATE_NS),
-                  LFC_OK);
-    lfc_test_sleep_ns(20 * MS); /* let it block (either way it must end) */
+    struct ctx_submit cs = {.pool = p, .ctx = c};
+    struct lfc_test_async a;
+    lfc_test_async_start(&a, ctx_submit_call, &cs);
+    lfc_test_async_wait_parked(&a, "ctx submit to a full queue");
+    lfc_test_async_assert_blocked(&a, "ctx submit to a full queue");
     lfc_ctx_cancel(c);
-    pthread_join(th, NULL);
-    assert_status(cs.rc, LFC_CANCELED);
+    assert_status(lfc_test_async_join(&a, "cancelled ctx submit"),
+                  LFC_CANCELED);
 
     release_workers(&b);
     assert_status(lfc_pool_wait(p), LFC_OK);
     assert_int_equal(atomic_get(&ran), 1);
     assert_stats(p, 2, 2, 0, 0, 0);
-    lfc_chan_free(cs.entered);
     lfc_ctx_free(c);
     lfc_ctx_free(soon);
     lfc_ctx_free(gone);
@@ -1086,7 +1090,12 @@ test_pool_free_while_tasks_resubmit(void **state)
     assert_non_null(c.pool);
     for (int i = 0; i < CHAINS; i++)
         assert_status(lfc_pool_submit(c.pool, chain_task, &c), LFC_OK);
-    lfc_test_sleep_ns(10 * MS);
+    /* Free while the chains are surely running: once they have run a
+     * while, not after a sleep that may end before they start. */
+    int64_t end = lfc_now_ns() + LATE_NS;
+    while (atomic_get(&c.ran) < 64 && lfc_now_ns() < end)
+        lfc_test_sleep_ns(200 * US);
+    assert_true(atomic_get(&c.ran) >= 64);
     lfc_pool_free(c.pool);
     assert_int_equal(c.other, 0);
     assert_int_equal(c.closed, CHAINS);
@@ -1212,7 +1221,9 @@ test_pool_cpu_pinning(void **state)
 int
 main(void)
 {
-    lfc_test_alarm(240);
+    lfc_test_alarm(LFC_TEST_ALARM_S);
+    /* Before any thread parks: helpers note when they sleep. */
+    lfc_test_async_install_park_hook();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pool_smoke),
         cmocka_unit_test(test_pool_wait_idle_returns_at_once),

@@ -26,11 +26,17 @@
  *     record what they saw and the test thread checks it after joining.
  *   - Every blocking call made by a helper is waited for with a bound; a
  *     call still blocked then is rescued by closing its channels, and the
- *     test fails saying what it saw. Every test also runs under a watchdog
+ *     test fails saying what it saw.
+ *   - A helper is known to be blocked in its call once it sleeps in a
+ *     futex wait there (lfc_test_async.h's park hook), not after a sleep
+ *     that is usually long enough; a call that must meet a parked partner
+ *     is made once, not polled until it works. Every test also runs under a watchdog
  *     (tests/support), and the binary under an alarm, so a lost wake-up
  *     fails within seconds instead of hanging CI.
  *   - Timing checks assert lower bounds exactly (a deadline never fires
- *     early) and upper bounds only loosely (seconds). Fairness bounds are
+ *     early) and no upper bounds: what must happen is waited for up to
+ *     LFC_TEST_STUCK_NS (tests/support), which only a lost wake-up
+ *     reaches, on a loaded host or under a sanitizer too. Fairness bounds are
  *     statistical but wide: 20% around the mean over 10^4 to 10^5 draws is
  *     more than 30 standard deviations.
  *   - Sizes scale with LFC_TEST_SCALE (see lfc_test_support.h), except the
@@ -56,21 +62,18 @@
 #include <string.h>
 #include <time.h>
 
+#include "lfc_test_async.h"
 #include "lfc_test_support.h"
 #include "lfchan.h"
 
-#define US ((int64_t)1000)
-#define MS ((int64_t)1000000)
-#define SEC ((int64_t)1000000000)
+#define US LFC_TEST_US
+#define MS LFC_TEST_MS
+#define SEC LFC_TEST_SEC
 
 /* How long a helper's call may take before the test calls it stuck. */
-#define STUCK_NS (10 * SEC)
-/* The loose upper bound for a call that should return at once. */
-#define PROMPT_NS (3 * SEC)
-/* How long to let a helper run into its call and park there. */
-#define PARK_NS (30 * MS)
+#define STUCK_NS LFC_TEST_STUCK_NS
 /* The short deadline of the timeout tests. */
-#define SHORT_NS (20 * MS)
+#define SHORT_NS LFC_TEST_SHORT_NS
 
 /* A status no lfchan call writes: a case whose status still holds it was
  * not completed. */
@@ -193,14 +196,14 @@ sel_ready(int k, lfc_case *c, int n)
 }
 
 /*
- * One call run on a helper thread, so the test thread can watch it block,
- * wake it and check the result: a select of any kind, or a plain or ctx
- * channel call to be the select's partner.
+ * One call run on a helper thread (lfc_test_async.h), so the test thread
+ * can watch it block, wake it and check the result: a select of any kind,
+ * or a plain or ctx channel call to be the select's partner.
  */
 enum { OP_SEND = SK_N, OP_RECV, OP_SEND_CTX, OP_RECV_CTX };
 
 struct op {
-    pthread_t thread;
+    struct lfc_test_async a;
     int kind;         /* an enum sel_kind or OP_* */
     lfc_case *cases;  /* select kinds */
     int n;            /* select kinds */
@@ -208,49 +211,51 @@ struct op {
     lfc_chan *ch;     /* OP_* kinds */
     void *buf;        /* OP_* kinds */
     lfc_ctx *ctx;     /* OP_*_CTX kinds */
-    int64_t t_start;  /* lfc_now_ns() just before the call (op thread) */
-    int64_t t_end;    /* lfc_now_ns() just after the call (op thread) */
-    int rc;           /* the call's result (op thread, before done) */
-    int started;      /* set by the op thread before the call (atomic) */
-    int done;         /* set by the op thread after the call (atomic) */
 };
 
-static void *
-op_main(void *arg)
+static int
+op_call(void *arg)
 {
     struct op *o = arg;
-    int rc;
-    o->t_start = lfc_now_ns();
-    lfc_test_store_int(&o->started, 1);
     switch (o->kind) {
     case OP_SEND:
-        rc = lfc_send(o->ch, o->buf);
-        break;
+        return lfc_send(o->ch, o->buf);
     case OP_RECV:
-        rc = lfc_recv(o->ch, o->buf);
-        break;
+        return lfc_recv(o->ch, o->buf);
     case OP_SEND_CTX:
-        rc = lfc_send_ctx(o->ch, o->buf, o->ctx);
-        break;
+        return lfc_send_ctx(o->ch, o->buf, o->ctx);
     case OP_RECV_CTX:
-        rc = lfc_recv_ctx(o->ch, o->buf, o->ctx);
-        break;
+        return lfc_recv_ctx(o->ch, o->buf, o->ctx);
     default:
-        rc = sel_call(o->kind, o->cases, o->n, o->deadline);
-        break;
+        return sel_call(o->kind, o->cases, o->n, o->deadline);
     }
-    o->t_end = lfc_now_ns();
-    o->rc = rc;
-    lfc_test_store_int(&o->done, 1);
-    return NULL;
+}
+
+/* Closes every channel the op uses, so that a stuck op can return. */
+static void
+op_rescue(struct op *o)
+{
+    if (o->ch != NULL)
+        lfc_close(o->ch);
+    if (o->ctx != NULL && o->ctx != lfc_ctx_background())
+        lfc_ctx_cancel(o->ctx);
+    for (int i = 0; i < o->n; i++)
+        if (o->cases[i].ch != NULL)
+            lfc_close(o->cases[i].ch);
+}
+
+static void
+op_rescue_cb(void *arg)
+{
+    op_rescue(arg);
 }
 
 static void
 op_launch(struct op *o)
 {
-    o->rc = 1000; /* not a status */
-    assert_int_equal(pthread_create(&o->thread, NULL, op_main, o), 0);
-    assert_true(lfc_test_wait_flag(&o->started, STUCK_NS));
+    struct lfc_test_async_opts opts = {.rescue = op_rescue_cb,
+                                       .rescue_arg = o};
+    lfc_test_async_start_with(&o->a, op_call, o, &opts);
 }
 
 /* Starts a select of kind k on a helper; the _until kinds get `deadline`. */
@@ -287,20 +292,7 @@ op_start_chan(struct op *o, int kind, lfc_chan *ch, void *buf, lfc_ctx *ctx)
 static bool
 op_done(const struct op *o)
 {
-    return lfc_test_load_int(&o->done) != 0;
-}
-
-/* Closes every channel the op uses, so that a stuck op can return. */
-static void
-op_rescue(struct op *o)
-{
-    if (o->ch != NULL)
-        lfc_close(o->ch);
-    if (o->ctx != NULL && o->ctx != lfc_ctx_background())
-        lfc_ctx_cancel(o->ctx);
-    for (int i = 0; i < o->n; i++)
-        if (o->cases[i].ch != NULL)
-            lfc_close(o->cases[i].ch);
+    return lfc_test_async_done(&o->a);
 }
 
 /*
@@ -311,41 +303,35 @@ op_rescue(struct op *o)
 static int
 op_finish(struct op *o, int64_t ns, const char *what)
 {
-    if (!lfc_test_wait_flag(&o->done, ns)) {
-        op_rescue(o);
-        if (!lfc_test_wait_flag(&o->done, 2 * SEC))
-            fail_msg("%s: call still blocked after %lld ms and after "
-                     "closing its channels (thread left behind)",
-                     what, (long long)(ns / MS));
-        pthread_join(o->thread, NULL);
-        fail_msg("%s: call still blocked after %lld ms (lost wake-up?); "
-                 "returned %d (%s) only once its channels were closed",
-                 what, (long long)(ns / MS), o->rc, lfc_strerror(o->rc));
-    }
-    pthread_join(o->thread, NULL);
-    return o->rc;
+    return lfc_test_async_join_within(&o->a, ns, what);
 }
 
-/* Lets the op run into its call and park, then checks it is still blocked;
- * if it returned, joins it and fails. */
+/* Waits until the op sleeps in its call (the park hook), and checks that
+ * it has not returned; if it returned, joins it and fails. */
+static void
+op_wait_parked(struct op *o, const char *what)
+{
+    lfc_test_async_wait_parked(&o->a, what);
+    lfc_test_async_assert_blocked(&o->a, what);
+}
+
+/* The op, parked, stays blocked: after LFC_TEST_SETTLE_NS more (time for
+ * something that must not wake it to do so) it still has not returned. */
 static void
 op_assert_blocked(struct op *o, const char *what)
 {
-    lfc_test_sleep_ns(PARK_NS);
-    if (op_done(o)) {
-        pthread_join(o->thread, NULL);
-        fail_msg("%s: returned %d (%s) but should still be blocked", what,
-                 o->rc, lfc_strerror(o->rc));
-    }
+    op_wait_parked(o, what);
+    lfc_test_sleep_ns(LFC_TEST_SETTLE_NS);
+    lfc_test_async_assert_blocked(&o->a, what);
 }
 
-/* Starts a select of kind k that should block, lets it park and checks
- * that it has. */
+/* Starts a select of kind k that should block and returns once it sleeps
+ * in the call. */
 static void
 op_start_parked(struct op *o, int k, lfc_case *c, int n)
 {
     op_start_blocking(o, k, c, n);
-    op_assert_blocked(o, sk_names[k]);
+    op_wait_parked(o, sk_names[k]);
 }
 
 static void op_finish_case(struct op *o, int want, int status, const char *fmt,
@@ -398,7 +384,8 @@ assert_nothing_left(lfc_chan *ch, size_t cap)
 
 /*
  * Per-test watchdog (setup/teardown): a test that makes no progress for
- * 30 s aborts the binary with a message. Long loops bump g_progress.
+ * 30 s (times lfc_test_timeout_mult()) aborts the binary with a message.
+ * Long loops bump g_progress.
  */
 static struct lfc_watchdog g_dog;
 static unsigned long g_progress;
@@ -408,7 +395,7 @@ dog_setup(void **state)
 {
     (void)state;
     lfc_watchdog_start(&g_dog, "test_select (the last [ RUN ] test)",
-                       &g_progress, 30);
+                       &g_progress, 30); /* scaled by the watchdog */
     return 0;
 }
 
@@ -529,14 +516,17 @@ test_select_einval_no_channel_blocking(void **state)
         op_start_sel(&ops[1], kinds[k], no_chan_cases, 0, LFC_FOREVER);
         op_start_sel(&ops[2], kinds[k], NULL, 0, LFC_FOREVER);
         for (int i = 0; i < 3; i++) {
-            if (!lfc_test_wait_flag(&ops[i].done, PROMPT_NS))
+            const char *what = i == 0   ? "3 NULL-channel cases"
+                               : i == 1 ? "n=0"
+                                        : "cases=NULL, n=0";
+            if (!lfc_test_async_wait_done(&ops[i].a, STUCK_NS))
                 fail_msg("%s with %s blocked (want LFC_EINVAL at once)",
-                         sk_names[kinds[k]],
-                         i == 0   ? "3 NULL-channel cases"
-                         : i == 1 ? "n=0"
-                                  : "cases=NULL, n=0");
-            pthread_join(ops[i].thread, NULL);
-            assert_status(ops[i].rc, LFC_EINVAL);
+                         sk_names[kinds[k]], what);
+            /* At once: it never slept. */
+            if (lfc_test_async_parked(&ops[i].a))
+                fail_msg("%s with %s parked before returning",
+                         sk_names[kinds[k]], what);
+            assert_status(op_finish(&ops[i], STUCK_NS, what), LFC_EINVAL);
         }
         assert_statuses_untouched_but(no_chan_cases, 3, -1);
     }
@@ -567,7 +557,6 @@ test_select_no_channel_try_again_until_timedout(void **state)
             if (now < dl)
                 fail_msg("%s (form %d): LFC_TIMEDOUT %lld ns early",
                          sk_names[k], form, (long long)(dl - now));
-            assert_true(now - dl < PROMPT_NS);
         }
         /* A past deadline: at once. */
         assert_status(sel_call(k, c, 2, 0), LFC_TIMEDOUT);
@@ -808,8 +797,10 @@ test_select_try_one_of_two_parked_partners(void **state)
             struct op pb;
             op_start_chan(&pa, recv ? OP_SEND : OP_RECV, a, recv ? &va : &ra,
                           NULL);
+            op_wait_parked(&pa, "partner a");
             op_start_chan(&pb, recv ? OP_SEND : OP_RECV, b, recv ? &vb : &rb,
                           NULL);
+            op_wait_parked(&pb, "partner b");
             uint64_t out[2] = {POISON, POISON};
             uint64_t v[2] = {33, 44};
             lfc_case c[2];
@@ -817,22 +808,9 @@ test_select_try_one_of_two_parked_partners(void **state)
                      recv ? (void *)&out[0] : (void *)&v[0]);
             set_case(&c[1], b, recv ? LFC_RECV : LFC_SEND,
                      recv ? (void *)&out[1] : (void *)&v[1]);
-            /* Poll until the partners are parked (and the call succeeds):
-             * a non-try kind may also just block until they arrive. */
-            int rc;
-            int64_t end = lfc_now_ns() + STUCK_NS;
-            while ((rc = sel_call(k, c, 2, 0)) == LFC_AGAIN ||
-                   rc == LFC_TIMEDOUT) {
-                if (lfc_now_ns() > end) {
-                    op_rescue(&pa);
-                    op_rescue(&pb);
-                    (void)op_finish(&pa, STUCK_NS, "partner a");
-                    (void)op_finish(&pb, STUCK_NS, "partner b");
-                    fail_msg("%s never completed with a parked partner",
-                             sk_names[k]);
-                }
-                lfc_test_sleep_ns(100 * US);
-            }
+            /* Both partners are parked: every kind completes at once, even
+             * a try (or a past deadline, for the _until kinds). */
+            int rc = sel_call(k, c, 2, 0);
             if (rc != 0 && rc != 1) {
                 op_rescue(&pa);
                 op_rescue(&pb);
@@ -1065,6 +1043,7 @@ test_select_send_recv_same_unbuffered_never_self_pairs(void **state)
             set_case(&c[1], ch, LFC_RECV, &out);
             struct op o;
             op_start_blocking(&o, k, c, 2);
+            /* Parked, and it stays so: it does not pair with itself. */
             op_assert_blocked(&o, "select with send+recv on one channel");
             uint64_t x = 1234;
             partner_call(ch, way == 1, &x);
@@ -1212,7 +1191,7 @@ run_fairness(int k, int recv, long draws)
     }
     snprintf(what, sizeof(what), "%s over 4 ready %s cases", sk_names[k],
              recv ? "recv" : "send");
-    int64_t dl = lfc_now_ns() + 60 * SEC;
+    int64_t dl = lfc_now_ns() + LFC_TEST_FAR_NS;
     for (long d = 0; d < draws; d++) {
         int rc = sel_call(k, c, N, dl);
         if (rc < 0 || rc >= N)
@@ -1323,12 +1302,14 @@ test_select_blocked_recv_wakes_on_send(void **state)
             struct op o;
             op_start_parked(&o, k, c, 3);
             uint64_t v = 4242;
+            int64_t t_send = lfc_now_ns();
             partner_call(b, true, &v);
             op_finish_case(&o, 2, LFC_OK, "(cap %zu) woken by a send on case 2",
                            cap);
             assert_true(out[1] == 4242);
             assert_true(out[0] == POISON);
-            assert_true(o.t_end - o.t_start >= PARK_NS / 2);
+            /* It waited for the send: it returned only after it began. */
+            assert_true(o.a.t_end >= t_send);
             /* Nothing left behind on either channel. */
             assert_nothing_left(a, cap);
             assert_nothing_left(b, cap);
@@ -1439,7 +1420,7 @@ test_select_until_timedout_not_early_consumes_nothing(void **state)
     lfc_chan *unb_s = chan_new(0);
     lfc_chan *unb_r = chan_new(0);
     put(full, 3);
-    static const int64_t waits[] = {1 * MS, SHORT_NS, 50 * MS};
+    const int64_t waits[] = {SHORT_NS / 20, SHORT_NS, 2 * SHORT_NS};
     for (int k = SK_UNTIL; k <= SK_UNTIL_BIASED; k++) {
         for (size_t w = 0; w < 3; w++) {
             uint64_t out[2] = {POISON, POISON};
@@ -1456,7 +1437,6 @@ test_select_until_timedout_not_early_consumes_nothing(void **state)
             if (now < dl)
                 fail_msg("%s: LFC_TIMEDOUT %lld ns before the deadline",
                          sk_names[k], (long long)(dl - now));
-            assert_true(now - dl < PROMPT_NS);
             assert_statuses_untouched_but(c, 4, -1);
             assert_true(out[0] == POISON && out[1] == POISON);
             assert_int_equal(lfc_chan_len(empty), 0);
@@ -1489,9 +1469,9 @@ test_select_until_past_deadline_like_try(void **state)
         for (size_t p = 0; p < 4; p++) {
             set_case(&c[0], unb, LFC_RECV, &out);
             set_case(&c[1], ch, LFC_RECV, &out);
-            int64_t t0 = lfc_now_ns();
+            /* At once (no time bound asserted: a call that waited would
+             * wait forever, and the watchdog ends that). */
             assert_status(sel_call(k, c, 2, pasts[p]), LFC_TIMEDOUT);
-            assert_true(lfc_now_ns() - t0 < PROMPT_NS);
             put(ch, 17);
             out = POISON;
             assert_int_equal(sel_call(k, c, 2, pasts[p]), 1);
@@ -1502,14 +1482,11 @@ test_select_until_past_deadline_like_try(void **state)
         uint64_t v = 71;
         struct op s;
         op_start_chan(&s, OP_SEND, unb, &v, NULL);
-        int rc;
-        int64_t end = lfc_now_ns() + STUCK_NS;
+        op_wait_parked(&s, "parked sender");
         out = POISON;
         set_case(&c[0], unb, LFC_RECV, &out);
         set_case(&c[1], ch, LFC_RECV, &out);
-        while ((rc = sel_call(k, c, 2, 0)) == LFC_TIMEDOUT &&
-               lfc_now_ns() < end)
-            lfc_test_sleep_ns(100 * US);
+        int rc = sel_call(k, c, 2, 0);
         assert_status(op_finish(&s, STUCK_NS, "parked sender"), LFC_OK);
         assert_int_equal(rc, 0);
         assert_true(out == 71);
@@ -1885,8 +1862,10 @@ test_select_unbuffered_try_calls_meet_blocked_select(void **state)
         set_case(&c[1 - at], idle, LFC_RECV, &idle_out);
         struct op o;
         op_start_blocking(&o, k, c, 2);
+        /* Every other round parked first; the others meet it on the way
+         * (polled, since it must succeed once it is blocked). */
         if (round & 2)
-            op_assert_blocked(&o, sk_names[k]); /* surely parked */
+            op_wait_parked(&o, sk_names[k]);
         uint64_t x = sel_recv ? 900 + (uint64_t)round : POISON;
         int rc;
         int64_t end = lfc_now_ns() + STUCK_NS;
@@ -1931,7 +1910,7 @@ test_select_try_select_meets_parked_plain_call(void **state)
         struct op p;
         op_start_chan(&p, partner_sends ? OP_SEND : OP_RECV, ch, &pv, NULL);
         if (round & 2)
-            op_assert_blocked(&p, "parked partner");
+            op_wait_parked(&p, "parked partner"); /* else met on the way */
         uint64_t out = POISON;
         uint64_t v = 62;
         lfc_case c[1];
@@ -2068,20 +2047,24 @@ test_select_biased_passes_unused_wakeup_on(void **state)
         set_case(&c[1], x, LFC_RECV, &out[1]);
         struct op sel;
         struct op r;
-        /* Either may be the older waiter on X. */
+        /* Either may be the older waiter on X: the first is parked
+         * before the second starts. */
         if (round & 1) {
             op_start_blocking(&sel, round & 2 ? SK_UNTIL_BIASED : SK_SEL_BIASED,
                               c, 2);
-            lfc_test_sleep_ns(PARK_NS / 2);
+            op_wait_parked(&sel, "biased selector");
             op_start_chan(&r, OP_RECV, x, &r_out, NULL);
+            op_wait_parked(&r, "plain receiver");
         } else {
             op_start_chan(&r, OP_RECV, x, &r_out, NULL);
-            lfc_test_sleep_ns(PARK_NS / 2);
+            op_wait_parked(&r, "plain receiver");
             op_start_blocking(&sel, round & 2 ? SK_UNTIL_BIASED : SK_SEL_BIASED,
                               c, 2);
+            op_wait_parked(&sel, "biased selector");
         }
-        op_assert_blocked(&sel, "biased selector");
-        op_assert_blocked(&r, "plain receiver");
+        /* The second's arrival woke neither. */
+        lfc_test_async_assert_blocked(&sel.a, "biased selector");
+        lfc_test_async_assert_blocked(&r.a, "plain receiver");
         if (round & 4) {
             put(x, 2);
             put(a, 1);
@@ -2109,7 +2092,7 @@ test_select_biased_passes_unused_wakeup_on(void **state)
                 /* X held one value and S has it: R has nothing to get. */
                 (void)op_finish(&r, STUCK_NS, "plain receiver on X");
                 fail_msg("round %d: R returned %d (%s) with no value left",
-                         round, r.rc, lfc_strerror(r.rc));
+                         round, r.a.rc, lfc_strerror(r.a.rc));
             }
             put(x, 3);
             assert_status(op_finish(&r, STUCK_NS, "plain receiver on X"),
@@ -2247,7 +2230,7 @@ test_select_after_as_timeout(void **state)
             lfc_case c[2];
             set_case(&c[0], never, LFC_RECV, &out);
             set_case(&c[1], tc, LFC_RECV, &fired);
-            int rc = sel_call(k, c, 2, start + STUCK_NS);
+            int rc = sel_call(k, c, 2, start + 3 * STUCK_NS);
             int64_t now = lfc_now_ns();
             if (rc != 1)
                 fail_msg("%s over a never-ready channel and a 20 ms timer: "
@@ -2260,7 +2243,6 @@ test_select_after_as_timeout(void **state)
                          sk_names[k], (long long)((now - start) / US));
             assert_true(fired >= start + SHORT_NS);
             assert_true(fired <= now);
-            assert_true(now - start < STUCK_NS);
             assert_true(out == POISON);
             if (use_timer)
                 lfc_timer_free(t);
@@ -2270,7 +2252,7 @@ test_select_after_as_timeout(void **state)
     }
     /* The data case wins when it is ready first. */
     lfc_chan *data = chan_new(1);
-    lfc_timer *lt = lfc_timer_after(10 * SEC);
+    lfc_timer *lt = lfc_timer_after(LFC_TEST_FAR_NS);
     assert_non_null(lt);
     lfc_chan *tc = lfc_timer_chan(lt);
     struct op o;
@@ -2280,7 +2262,7 @@ test_select_after_as_timeout(void **state)
     set_case(&c[0], tc, LFC_RECV, &fired);
     set_case(&c[1], data, LFC_RECV, &out);
     op_start_blocking(&o, SK_SEL, c, 2);
-    op_assert_blocked(&o, "select over a timer and data");
+    op_wait_parked(&o, "select over a timer and data");
     put(data, 3);
     assert_int_equal(op_finish(&o, STUCK_NS, "select timer/data"), 1);
     assert_true(out == 3);
@@ -2297,7 +2279,7 @@ test_select_ctx_calls_succeed_when_ready(void **state)
 {
     (void)state;
     lfc_ctx *ctx = lfc_ctx_with_cancel(lfc_ctx_background());
-    lfc_ctx *dctx = lfc_ctx_with_timeout(lfc_ctx_background(), 3600 * SEC);
+    lfc_ctx *dctx = lfc_ctx_with_timeout(lfc_ctx_background(), LFC_TEST_FAR_NS);
     assert_non_null(ctx);
     assert_non_null(dctx);
     lfc_ctx *ctxs[] = {lfc_ctx_background(), ctx, dctx};
@@ -2321,7 +2303,7 @@ test_select_ctx_calls_succeed_when_ready(void **state)
             struct op o;
             op_start_chan(&o, dir ? OP_RECV_CTX : OP_SEND_CTX, unb,
                           dir ? (void *)&out : (void *)&v, ctxs[i]);
-            op_assert_blocked(&o, dir ? "lfc_recv_ctx" : "lfc_send_ctx");
+            op_wait_parked(&o, dir ? "lfc_recv_ctx" : "lfc_send_ctx");
             uint64_t x = dir ? 90 : POISON;
             partner_call(unb, dir, &x);
             assert_status(op_finish(&o, STUCK_NS, "ctx call"), LFC_OK);
@@ -2390,7 +2372,7 @@ test_select_ctx_already_cancelled_wins_over_ready(void **state)
         uint64_t pv = dir ? POISON : 41;
         struct op p;
         op_start_chan(&p, dir ? OP_RECV : OP_SEND, unb, &pv, NULL);
-        op_assert_blocked(&p, "parked partner");
+        op_wait_parked(&p, "parked partner");
         for (int rep = 0; rep < 50; rep++) {
             for (int i = 0; i < 3; i++) {
                 uint64_t v = 42;
@@ -2465,7 +2447,7 @@ test_select_ctx_cancel_while_blocked(void **state)
                 struct op o;
                 op_start_chan(&o, recv ? OP_RECV_CTX : OP_SEND_CTX, ch,
                               recv ? (void *)&out : (void *)&v, ctx);
-                op_assert_blocked(&o, recv ? "lfc_recv_ctx" : "lfc_send_ctx");
+                op_wait_parked(&o, recv ? "lfc_recv_ctx" : "lfc_send_ctx");
                 assert_status(lfc_ctx_cancel(via_parent ? parent : ctx),
                               LFC_OK);
                 int rc = op_finish(&o, STUCK_NS, "ctx call cancelled");
@@ -2517,7 +2499,6 @@ test_select_ctx_deadline_timedout_not_early(void **state)
             if (now < dl)
                 fail_msg("LFC_TIMEDOUT %lld ns before the ctx deadline",
                          (long long)(dl - now));
-            assert_true(now - dl < PROMPT_NS);
             assert_true(out == POISON);
             if (!recv && cap)
                 assert_true(take(ch) == 1);
@@ -2559,7 +2540,7 @@ test_select_ctx_closed_channel(void **state)
             out = POISON;
             op_start_chan(&o, recv ? OP_RECV_CTX : OP_SEND_CTX, ch,
                           recv ? (void *)&out : (void *)&v, ctx);
-            op_assert_blocked(&o, recv ? "lfc_recv_ctx" : "lfc_send_ctx");
+            op_wait_parked(&o, recv ? "lfc_recv_ctx" : "lfc_send_ctx");
             assert_status(lfc_close(ch), LFC_OK);
             assert_status(op_finish(&o, STUCK_NS, "ctx call closed"),
                           LFC_CLOSED);
@@ -2634,59 +2615,48 @@ test_select_ctx_done_case_wakes_select(void **state)
 
 /* ---- parking, many cases, threads ------------------------------------- */
 
-struct cpu_sel {
-    lfc_case c[4];
-    uint64_t out[4];
-    int rc;
-    int64_t cpu_ns; /* this thread's CPU time spent in lfc_select */
-    int started;    /* atomic */
-    int done;       /* atomic */
-};
-
-static void *
-cpu_sel_main(void *arg)
+/* The CPU time thread th has used, or -1 if it cannot be read. */
+static int64_t
+thread_cpu_ns(pthread_t th)
 {
-    struct cpu_sel *s = arg;
-    int64_t before = lfc_test_thread_cpu_ns();
-    lfc_test_store_int(&s->started, 1);
-    s->rc = lfc_select(s->c, 4);
-    int64_t after = lfc_test_thread_cpu_ns();
-    s->cpu_ns = (before < 0 || after < 0) ? -1 : after - before;
-    lfc_test_store_int(&s->done, 1);
-    return NULL;
+    clockid_t id;
+    struct timespec ts;
+    if (pthread_getcpuclockid(th, &id) != 0 || clock_gettime(id, &ts) != 0)
+        return -1;
+    return (int64_t)ts.tv_sec * SEC + ts.tv_nsec;
 }
 
-/* The header: a blocked select parks; it does not poll. Over a second
- * blocked it uses well under half a second of CPU. */
+/* The header: a blocked select parks; it does not poll. From the moment
+ * it sleeps in the futex, over a second it uses next to no CPU (a polling
+ * one would use a good part of a CPU even on a loaded host). Measured from
+ * outside, from the park on, so the spin before it does not count. */
 static void
 test_select_blocked_parks_no_cpu(void **state)
 {
     (void)state;
     lfc_chan *ch[4];
-    struct cpu_sel s;
-    memset(&s, 0, sizeof(s));
+    lfc_case c[4];
+    uint64_t out[4];
     for (int i = 0; i < 4; i++) {
         ch[i] = chan_new(i & 1);
-        s.out[i] = POISON;
-        set_case(&s.c[i], ch[i], LFC_RECV, &s.out[i]);
+        out[i] = POISON;
+        set_case(&c[i], ch[i], LFC_RECV, &out[i]);
     }
-    s.rc = 1000;
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, cpu_sel_main, &s), 0);
-    assert_true(lfc_test_wait_flag(&s.started, STUCK_NS));
+    struct op o;
+    op_start_parked(&o, SK_SEL, c, 4);
+    int64_t before = thread_cpu_ns(o.a.thread);
     lfc_test_sleep_ns(SEC);
-    assert_int_equal(lfc_test_load_int(&s.done), 0);
+    int64_t after = thread_cpu_ns(o.a.thread);
+    assert_false(op_done(&o));
     uint64_t v = 0x1234;
     partner_call(ch[3], true, &v);
-    assert_true(lfc_test_wait_flag(&s.done, STUCK_NS));
-    pthread_join(t, NULL);
-    assert_int_equal(s.rc, 3);
-    assert_true(s.out[3] == 0x1234);
-    assert_true(s.cpu_ns >= 0);
-    if (s.cpu_ns >= SEC / 2)
-        fail_msg("select blocked ~1 s used %lld ms of CPU (polling instead "
-                 "of parking?)",
-                 (long long)(s.cpu_ns / MS));
+    op_finish_case(&o, 3, LFC_OK, "woken by a send on case 3");
+    assert_true(out[3] == 0x1234);
+    assert_true(before >= 0 && after >= before);
+    if (after - before >= 200 * MS)
+        fail_msg("select parked for 1 s used %lld ms of CPU (polling "
+                 "instead of sleeping?)",
+                 (long long)((after - before) / MS));
     for (int i = 0; i < 4; i++)
         lfc_chan_free(ch[i]);
 }
@@ -2780,9 +2750,9 @@ test_select_no_thread_left_behind(void **state)
 {
     (void)state;
     /* Exercise timers, deadlines and blocked selects once more. */
-    lfc_ctx *ctx = lfc_ctx_with_timeout(lfc_ctx_background(), 5 * MS);
+    lfc_ctx *ctx = lfc_ctx_with_timeout(lfc_ctx_background(), SHORT_NS / 4);
     assert_non_null(ctx);
-    lfc_chan *tc = lfc_after(5 * MS);
+    lfc_chan *tc = lfc_after(SHORT_NS / 4);
     assert_non_null(tc);
     lfc_chan *ch = chan_new(0);
     int64_t fired = 0;
@@ -2792,7 +2762,7 @@ test_select_no_thread_left_behind(void **state)
     set_case(&c[1], tc, LFC_RECV, &fired);
     set_case(&c[2], lfc_ctx_done(ctx), LFC_RECV, NULL);
     for (int i = 0; i < 2; i++) {
-        int rc = lfc_select_until(c, 3, lfc_now_ns() + STUCK_NS);
+        int rc = lfc_select_until(c, 3, lfc_now_ns() + 3 * STUCK_NS);
         assert_true(rc == 1 || rc == 2);
         c[rc].ch = NULL; /* switch it off */
     }
@@ -2801,12 +2771,13 @@ test_select_no_thread_left_behind(void **state)
     lfc_chan_free(ch);
     lfc_ctx_free(ctx);
 
-    if (!lfc_test_wait_no_threads_named("lfc", 5 * SEC))
-        fail_msg("%d lfchan thread(s) still alive 5 s after everything was "
-                 "freed",
-                 lfc_test_count_threads_named("lfc"));
+    if (!lfc_test_wait_no_threads_named("lfc", STUCK_NS))
+        fail_msg("%d lfchan thread(s) still alive %lld ms after everything "
+                 "was freed",
+                 lfc_test_count_threads_named("lfc"),
+                 (long long)(STUCK_NS / MS));
     if (base_own_threads > 0) {
-        int64_t end = lfc_now_ns() + 5 * SEC;
+        int64_t end = lfc_now_ns() + STUCK_NS;
         int n;
         while ((n = lfc_test_count_threads_named(own_comm)) >
                    base_own_threads &&
@@ -2826,7 +2797,9 @@ int
 main(void)
 {
     read_own_comm();
-    lfc_test_alarm(240);
+    lfc_test_alarm(LFC_TEST_ALARM_S);
+    /* Before any thread parks: helpers note when they sleep. */
+    lfc_test_async_install_park_hook();
     const struct CMUnitTest tests[] = {
         SEL_TEST(test_select_einval_bad_arguments),
         SEL_TEST(test_select_einval_no_channel_blocking),

@@ -21,7 +21,9 @@
  *     lock). Only then does the next helper start, so "arrival order" is
  *     exact, not a matter of sleeping long enough.
  *   - Timing checks assert lower bounds exactly (a deadline never fires
- *     early) and upper bounds only loosely (seconds).
+ *     early) and no upper bounds: what must happen is waited for up to
+ *     LFC_TEST_STUCK_NS (tests/support), which only a lost wake-up
+ *     reaches, on a loaded host or under a sanitizer too.
  *   - cmocka assertions run only on the test's own thread.
  *   - Sizes scale with LFC_TEST_SCALE (see lfc_test_support.h).
  */
@@ -43,101 +45,79 @@
 #include <unistd.h>
 
 #include "lfc_park.h"
+#include "lfc_test_async.h"
 #include "lfc_test_futex.h"
 #include "lfc_test_support.h"
 #include "lfchan.h"
 
-#define US ((int64_t)1000)
-#define MS ((int64_t)1000000)
-#define SEC ((int64_t)1000000000)
-
-/* How long a helper's call may take before the test calls it stuck. */
-#define STUCK_NS (10 * SEC)
-/* How long to let a helper run into its call when checking that it stays
- * blocked. */
-#define PARK_NS (30 * MS)
+#define US LFC_TEST_US
+#define MS LFC_TEST_MS
+#define SEC LFC_TEST_SEC
 
 /* ---- futex operations ---------------------------------------------------
  *
+ * lfc_test_async_install_park_hook() (lfc_test_async.h) installs
  * lfc_test_counting_ops (lfc_test_futex.h): real futex calls, plus
  * counters (the uncontended path makes no system call), optional spurious
- * early returns, and the "parked" note of the calling helper. A helper
- * sets lfc_test_futex_asleep to its flag and skips its semaphore's bytes.
- * The only futex word inside the semaphore object is its lock; a helper
- * waits on any other word (its own parking word, or the lock of its
- * context's done channel) only after it has joined the queue.
+ * early returns, and the "parked" note of the calling helper, which skips
+ * its semaphore's bytes. The only futex word inside the semaphore object
+ * is its lock; a helper waits on any other word (its own parking word, or
+ * the lock of its context's done channel) only after it has joined the
+ * queue.
  */
 
 #define SEM_SPAN 4096 /* bytes surely covering a lfc_sem */
 
-/* ---- one acquire on a helper thread ------------------------------------ */
+/* ---- one acquire on a helper thread (lfc_test_async.h) ----------------- */
 
 enum op_kind { OP_ACQUIRE, OP_UNTIL, OP_CTX, OP_TRY };
 
 struct op {
-    pthread_t thread;
+    struct lfc_test_async a;
     lfc_sem *s;
     enum op_kind kind;
     int64_t n;
     int64_t deadline; /* OP_UNTIL */
     lfc_ctx *ctx;     /* OP_CTX */
-    int64_t t_end;    /* lfc_now_ns() just after the call (op thread) */
-    int rc;           /* the call's status (op thread, before done) */
-    int started;      /* set before the call (atomic) */
-    int parked;       /* set when it first sleeps as a waiter (atomic) */
-    int done;         /* set after the call (atomic) */
 };
 
-static void *
-op_main(void *arg)
+static int
+op_call(void *arg)
 {
     struct op *o = arg;
-    int rc = LFC_EINVAL;
-    lfc_test_futex_skip = o->s;
-    lfc_test_futex_skip_len = SEM_SPAN;
-    lfc_test_futex_asleep = &o->parked;
-    lfc_test_store_int(&o->started, 1);
     switch (o->kind) {
     case OP_ACQUIRE:
-        rc = lfc_sem_acquire(o->s, o->n);
-        break;
+        return lfc_sem_acquire(o->s, o->n);
     case OP_UNTIL:
-        rc = lfc_sem_acquire_until(o->s, o->n, o->deadline);
-        break;
+        return lfc_sem_acquire_until(o->s, o->n, o->deadline);
     case OP_CTX:
-        rc = lfc_sem_acquire_ctx(o->s, o->n, o->ctx);
-        break;
+        return lfc_sem_acquire_ctx(o->s, o->n, o->ctx);
     case OP_TRY:
-        rc = lfc_sem_try_acquire(o->s, o->n);
-        break;
+        return lfc_sem_try_acquire(o->s, o->n);
     }
-    o->t_end = lfc_now_ns();
-    o->rc = rc;
-    lfc_test_futex_asleep = NULL;
-    lfc_test_store_int(&o->done, 1);
-    return NULL;
+    return LFC_EINVAL;
 }
 
 static bool
 op_done(const struct op *o)
 {
-    return lfc_test_load_int(&o->done) != 0;
+    return lfc_test_async_done(&o->a);
 }
 
-/* Starts `o` and returns once its thread is about to make the call. */
+/* Starts `o` and returns once its thread is about to make the call. No
+ * rescue: a thread stuck in the semaphore cannot be joined, and its
+ * semaphore could not be freed, so a stuck call aborts. */
 static void
 op_run(struct op *o, lfc_sem *s, enum op_kind kind, int64_t n, int64_t deadline,
        lfc_ctx *ctx)
 {
-    memset(o, 0, sizeof(*o));
     o->s = s;
     o->kind = kind;
     o->n = n;
     o->deadline = deadline;
     o->ctx = ctx;
-    o->rc = 1; /* not a status */
-    assert_int_equal(pthread_create(&o->thread, NULL, op_main, o), 0);
-    assert_true(lfc_test_wait_flag(&o->started, STUCK_NS));
+    struct lfc_test_async_opts opts = {.skip = s, .skip_len = SEM_SPAN};
+    lfc_test_async_start_with(&o->a, op_call, o, &opts);
 }
 
 static void
@@ -158,19 +138,14 @@ op_start_ctx(struct op *o, lfc_sem *s, int64_t n, lfc_ctx *ctx)
     op_run(o, s, OP_CTX, n, INT64_MAX, ctx);
 }
 
-/* Waits until `o` has parked in the semaphore's queue. */
+/* Waits until `o` has parked in the semaphore's queue, and is still
+ * there. Only for calls with nothing that could end them meanwhile (no
+ * deadline that may pass, no release). */
 static void
-op_wait_parked(const struct op *o, const char *what)
+op_wait_parked(struct op *o, const char *what)
 {
-    if (!lfc_test_wait_flag(&o->parked, STUCK_NS)) {
-        if (op_done(o))
-            fail_msg("%s returned %d (%s) instead of waiting", what, o->rc,
-                     lfc_strerror(o->rc));
-        fail_msg("%s neither returned nor parked", what);
-    }
-    if (op_done(o))
-        fail_msg("%s returned %d (%s) after parking, with nothing released",
-                 what, o->rc, lfc_strerror(o->rc));
+    lfc_test_async_wait_parked(&o->a, what);
+    lfc_test_async_assert_blocked(&o->a, what);
 }
 
 /* Starts an acquire of n and returns once it is parked in the queue. */
@@ -181,34 +156,24 @@ op_start_queued(struct op *o, lfc_sem *s, int64_t n, const char *what)
     op_wait_parked(o, what);
 }
 
-/* The op is still blocked after PARK_NS more. */
+/* The op, parked, is still blocked after LFC_TEST_SETTLE_NS more: what a
+ * release that must not serve it would have had time to do wrong. */
 static void
-op_assert_blocked(const struct op *o, const char *what)
+op_assert_blocked(struct op *o, const char *what)
 {
-    lfc_test_sleep_ns(PARK_NS);
-    if (op_done(o))
-        fail_msg("%s returned %d (%s) while it should be blocked", what, o->rc,
-                 lfc_strerror(o->rc));
+    lfc_test_sleep_ns(LFC_TEST_SETTLE_NS);
+    lfc_test_async_assert_blocked(&o->a, what);
 }
 
-/*
- * Waits up to `ns` for the call to return, joins it and returns its status.
- * A call still blocked then is a lost wake-up: the test aborts (a thread
- * stuck in the semaphore cannot be joined, and its semaphore could not be
- * freed), after saying which call it was.
- */
+/* Joins the op (aborting if it is still blocked after LFC_TEST_STUCK_NS: a
+ * lost wake-up) and returns its status. */
 static int
-op_finish(struct op *o, int64_t ns, const char *what)
+op_finish(struct op *o, const char *what)
 {
-    if (!lfc_test_wait_flag(&o->done, ns)) {
-        fprintf(stderr,
-                "%s: call still blocked after %lld ms (available %lld): "
-                "lost wake-up\n",
-                what, (long long)(ns / MS), (long long)lfc_sem_available(o->s));
-        abort();
-    }
-    pthread_join(o->thread, NULL);
-    return o->rc;
+    if (!lfc_test_async_wait_done(&o->a, LFC_TEST_STUCK_NS))
+        fprintf(stderr, "%s: available %lld while stuck\n", what,
+                (long long)lfc_sem_available(o->s));
+    return lfc_test_async_join(&o->a, what);
 }
 
 /* ---- arguments ---------------------------------------------------------- */
@@ -237,7 +202,7 @@ test_sem_null_and_bad_n_einval(void **state)
 {
     (void)state;
     lfc_ctx *bg = lfc_ctx_background();
-    int64_t far = lfc_now_ns() + 3600 * SEC;
+    int64_t far = lfc_now_ns() + LFC_TEST_FAR_NS;
 
     assert_status(lfc_sem_acquire(NULL, 1), LFC_EINVAL);
     assert_status(lfc_sem_try_acquire(NULL, 1), LFC_EINVAL);
@@ -392,7 +357,7 @@ test_sem_release_over_total_with_waiter_einval(void **state)
     assert_true(lfc_sem_available(s) == 2);
     op_assert_blocked(&w, "weight-5 waiter after a refused release");
     assert_status(lfc_sem_release(s, 3), LFC_OK);
-    assert_status(op_finish(&w, STUCK_NS, "weight-5 waiter"), LFC_OK);
+    assert_status(op_finish(&w, "weight-5 waiter"), LFC_OK);
     assert_true(lfc_sem_available(s) == 0);
     assert_status(lfc_sem_release(s, 6), LFC_EINVAL);
     assert_status(lfc_sem_release(s, 5), LFC_OK);
@@ -410,16 +375,16 @@ test_sem_acquire_until_times_out_not_early(void **state)
 
     /* Wants 2, 1 is free: times out, not before the deadline, and takes
      * nothing (not even the free one). */
-    int64_t d = lfc_now_ns() + 30 * MS;
+    int64_t d = lfc_now_ns() + LFC_TEST_SHORT_NS;
     assert_status(lfc_sem_acquire_until(s, 2, d), LFC_TIMEDOUT);
     assert_true(lfc_now_ns() >= d);
     assert_true(lfc_sem_available(s) == 1);
 
     /* On a helper thread, with a longer deadline. */
     struct op o;
-    op_start_until(&o, s, 2, lfc_now_ns() + 80 * MS);
-    assert_status(op_finish(&o, STUCK_NS, "acquire_until"), LFC_TIMEDOUT);
-    assert_true(o.t_end >= o.deadline);
+    op_start_until(&o, s, 2, lfc_now_ns() + 2 * LFC_TEST_SHORT_NS);
+    assert_status(op_finish(&o, "acquire_until"), LFC_TIMEDOUT);
+    assert_true(o.a.t_end >= o.deadline);
     assert_true(lfc_sem_available(s) == 1);
 
     /* A deadline in the past is a try: free permits are taken, others
@@ -432,10 +397,10 @@ test_sem_acquire_until_times_out_not_early(void **state)
 
     /* Permits released before the deadline are taken. */
     assert_status(lfc_sem_acquire(s, 2), LFC_OK);
-    op_start_until(&o, s, 2, lfc_now_ns() + STUCK_NS);
-    op_assert_blocked(&o, "acquire_until before the release");
+    op_start_until(&o, s, 2, lfc_now_ns() + 2 * LFC_TEST_STUCK_NS);
+    op_wait_parked(&o, "acquire_until before the release");
     assert_status(lfc_sem_release(s, 2), LFC_OK);
-    assert_status(op_finish(&o, STUCK_NS, "acquire_until"), LFC_OK);
+    assert_status(op_finish(&o, "acquire_until"), LFC_OK);
     assert_true(lfc_sem_available(s) == 0);
     assert_status(lfc_sem_release(s, 2), LFC_OK);
     lfc_sem_free(s);
@@ -454,14 +419,14 @@ test_sem_blocked_acquire_completes_on_release(void **state)
         assert_non_null(ctx);
         assert_status(lfc_sem_acquire(s, 3), LFC_OK);
         struct op o;
-        op_run(&o, s, kinds[k], 2, lfc_now_ns() + 2 * STUCK_NS, ctx);
+        op_run(&o, s, kinds[k], 2, lfc_now_ns() + 2 * LFC_TEST_STUCK_NS, ctx);
         op_wait_parked(&o, names[k]);
         /* One permit is not enough for a weight-2 waiter. */
         assert_status(lfc_sem_release(s, 1), LFC_OK);
         op_assert_blocked(&o, names[k]);
         assert_true(lfc_sem_available(s) == 1);
         assert_status(lfc_sem_release(s, 1), LFC_OK);
-        assert_status(op_finish(&o, STUCK_NS, names[k]), LFC_OK);
+        assert_status(op_finish(&o, names[k]), LFC_OK);
         assert_true(lfc_sem_available(s) == 0);
         assert_status(lfc_sem_release(s, 3), LFC_OK);
         lfc_ctx_free(ctx);
@@ -481,7 +446,7 @@ test_sem_uncontended_makes_no_syscall(void **state)
     unsigned long waits = lfc_test_futex_t_waits;
     unsigned long wakes = lfc_test_futex_t_wakes;
     lfc_ctx *bg = lfc_ctx_background();
-    int64_t far = lfc_now_ns() + 3600 * SEC;
+    int64_t far = lfc_now_ns() + LFC_TEST_FAR_NS;
     for (int i = 0; i < 10000; i++) {
         int64_t n = 1 + i % 4;
         assert_status(lfc_sem_acquire(s, n), LFC_OK);
@@ -523,13 +488,13 @@ test_sem_large_waiter_served_before_later_small(void **state)
     assert_status(lfc_sem_try_acquire(s, 1), LFC_AGAIN);
 
     assert_status(lfc_sem_release(s, 1), LFC_OK);
-    assert_status(op_finish(&big, STUCK_NS, "weight-5 waiter"), LFC_OK);
+    assert_status(op_finish(&big, "weight-5 waiter"), LFC_OK);
     assert_true(lfc_sem_available(s) == 0);
     for (int i = 0; i < SMALL; i++)
         op_assert_blocked(&small[i], "weight-1 acquirer behind weight 5");
     assert_status(lfc_sem_release(s, 5), LFC_OK);
     for (int i = 0; i < SMALL; i++)
-        assert_status(op_finish(&small[i], STUCK_NS, "weight-1 acquirer"),
+        assert_status(op_finish(&small[i], "weight-1 acquirer"),
                       LFC_OK);
     assert_true(lfc_sem_available(s) == 5 - SMALL);
     assert_status(lfc_sem_release(s, SMALL), LFC_OK);
@@ -548,7 +513,7 @@ stream_main(void *arg)
 {
     struct stream *st = arg;
     while (!lfc_test_load_int(&st->stop)) {
-        if (lfc_sem_acquire_until(st->s, 1, lfc_now_ns() + 2 * STUCK_NS) !=
+        if (lfc_sem_acquire_until(st->s, 1, lfc_now_ns() + 2 * LFC_TEST_STUCK_NS) !=
             LFC_OK) {
             lfc_test_store_int(&st->bad, 1);
             return NULL;
@@ -574,12 +539,12 @@ test_sem_large_waiter_not_starved_by_stream(void **state)
     unsigned long progress = 0;
     struct stream st = {s, 0, &progress, 0};
     struct lfc_watchdog dog;
-    lfc_watchdog_start(&dog, "weight-1 stream", &progress, 20);
+    lfc_watchdog_start(&dog, "weight-1 stream", &progress, 0);
     pthread_t th[STREAMERS];
     for (int i = 0; i < STREAMERS; i++)
         assert_int_equal(pthread_create(&th[i], NULL, stream_main, &st), 0);
     /* Let the stream get going. */
-    int64_t end = lfc_now_ns() + STUCK_NS;
+    int64_t end = lfc_now_ns() + LFC_TEST_STUCK_NS;
     while (__atomic_load_n(&progress, __ATOMIC_RELAXED) < 200 &&
            lfc_now_ns() < end)
         lfc_test_sleep_ns(MS);
@@ -589,13 +554,13 @@ test_sem_large_waiter_not_starved_by_stream(void **state)
     for (long r = 0; r < rounds; r++) {
         struct op big;
         op_start(&big, s, OP_ACQUIRE, 5);
-        assert_status(op_finish(&big, STUCK_NS, "weight-5 in the stream"),
+        assert_status(op_finish(&big, "weight-5 in the stream"),
                       LFC_OK);
         assert_true(lfc_sem_available(s) == 0);
         unsigned long before = __atomic_load_n(&progress, __ATOMIC_RELAXED);
         assert_status(lfc_sem_release(s, 5), LFC_OK);
         /* The stream was still there and goes on. */
-        end = lfc_now_ns() + STUCK_NS;
+        end = lfc_now_ns() + LFC_TEST_STUCK_NS;
         while (__atomic_load_n(&progress, __ATOMIC_RELAXED) < before + 50 &&
                lfc_now_ns() < end)
             lfc_test_sleep_ns(MS);
@@ -624,14 +589,14 @@ test_sem_fifo_order_among_waiters(void **state)
     assert_status(lfc_sem_acquire(s, 1), LFC_OK);
     struct op w[N];
     for (int i = 0; i < N; i++) {
-        op_run(&w[i], s, kinds[i], 1, lfc_now_ns() + 3 * STUCK_NS,
+        op_run(&w[i], s, kinds[i], 1, lfc_now_ns() + 3 * LFC_TEST_STUCK_NS,
                lfc_ctx_background());
         op_wait_parked(&w[i], "queued waiter");
     }
     for (int i = 0; i < N; i++) {
         /* The permit goes to w[i], and only to it. */
         assert_status(lfc_sem_release(s, 1), LFC_OK);
-        assert_status(op_finish(&w[i], STUCK_NS, "queued waiter"), LFC_OK);
+        assert_status(op_finish(&w[i], "queued waiter"), LFC_OK);
         for (int j = i + 1; j < N; j++)
             assert_false(op_done(&w[j]));
         assert_true(lfc_sem_available(s) == 0);
@@ -660,17 +625,17 @@ test_sem_fifo_weighted_no_overtaking(void **state)
     assert_true(lfc_sem_available(s) == 1);
 
     assert_status(lfc_sem_release(s, 1), LFC_OK);
-    assert_status(op_finish(&a, STUCK_NS, "A(2)"), LFC_OK);
+    assert_status(op_finish(&a, "A(2)"), LFC_OK);
     assert_true(lfc_sem_available(s) == 0);
     assert_false(op_done(&b));
 
     assert_status(lfc_sem_release(s, 1), LFC_OK);
-    assert_status(op_finish(&b, STUCK_NS, "B(1)"), LFC_OK);
+    assert_status(op_finish(&b, "B(1)"), LFC_OK);
     op_assert_blocked(&c, "C(2) with nothing free");
 
     /* One release serves C as soon as 2 are free. */
     assert_status(lfc_sem_release(s, 2), LFC_OK); /* A's */
-    assert_status(op_finish(&c, STUCK_NS, "C(2)"), LFC_OK);
+    assert_status(op_finish(&c, "C(2)"), LFC_OK);
     assert_true(lfc_sem_available(s) == 0);
     assert_status(lfc_sem_release(s, 3), LFC_OK);
     assert_true(lfc_sem_available(s) == 3);
@@ -693,7 +658,7 @@ test_sem_try_acquire_does_not_overtake_waiter(void **state)
     /* 1 is free, but it is promised to the head. */
     assert_status(lfc_sem_try_acquire(s, 1), LFC_AGAIN);
     assert_status(lfc_sem_try_acquire(s, 0), LFC_AGAIN); /* "queued" */
-    int64_t d = lfc_now_ns() + 20 * MS;
+    int64_t d = lfc_now_ns() + LFC_TEST_SHORT_NS;
     assert_status(lfc_sem_acquire_until(s, 1, d), LFC_TIMEDOUT);
     assert_true(lfc_now_ns() >= d);
     assert_status(lfc_sem_acquire_until(s, 1, 0), LFC_TIMEDOUT);
@@ -703,7 +668,7 @@ test_sem_try_acquire_does_not_overtake_waiter(void **state)
     assert_false(op_done(&w));
 
     assert_status(lfc_sem_release(s, 1), LFC_OK);
-    assert_status(op_finish(&w, STUCK_NS, "weight-2 waiter"), LFC_OK);
+    assert_status(op_finish(&w, "weight-2 waiter"), LFC_OK);
     assert_true(lfc_sem_available(s) == 0);
     /* The queue is empty again: try_acquire works. */
     assert_status(lfc_sem_release(s, 3), LFC_OK);
@@ -722,33 +687,64 @@ test_sem_timed_out_head_lets_others_proceed(void **state)
     lfc_sem *s = lfc_sem_new(5);
     assert_non_null(s);
     assert_status(lfc_sem_acquire(s, 3), LFC_OK); /* 2 free */
-    struct op a, b;
-    op_start_until(&a, s, 5, lfc_now_ns() + 150 * MS);
-    op_wait_parked(&a, "A");
-    op_start_queued(&b, s, 2, "B(2) behind A(5)");
-    assert_status(op_finish(&a, STUCK_NS, "A(5) until"), LFC_TIMEDOUT);
-    assert_true(a.t_end >= a.deadline);
-    assert_status(op_finish(&b, STUCK_NS, "B(2) after A gave up"), LFC_OK);
-    assert_true(lfc_sem_available(s) == 0);
-    assert_status(lfc_sem_release(s, 5), LFC_OK);
+
+    /* A's deadline must pass while B is queued behind it. B parks only if
+     * A is queued ahead of it (2 are free, B wants 2), so B's parking says
+     * that it was; a host too slow for that (A gave up before B arrived,
+     * and B took the permits at once) repeats the round with a longer
+     * deadline. The results are checked in every round. */
+    int64_t wait = 3 * LFC_TEST_SHORT_NS;
+    bool behind = false;
+    for (int round = 0; !behind; round++, wait *= 2) {
+        if (round == 8)
+            fail_msg("B(2) never queued behind A(5) before A's deadline, "
+                     "up to %lld ms away",
+                     (long long)(wait / 2 / MS));
+        struct op a, b;
+        op_start_until(&a, s, 5, lfc_now_ns() + wait);
+        if (lfc_test_async_await_park(&a.a, "A(5) until")) {
+            op_start(&b, s, OP_ACQUIRE, 2);
+            behind = lfc_test_async_await_park(&b.a, "B(2) behind A(5)");
+        } else {
+            op_start(&b, s, OP_ACQUIRE, 2); /* A is gone: B needs no wait */
+        }
+        assert_status(op_finish(&a, "A(5) until"), LFC_TIMEDOUT);
+        assert_true(a.a.t_end >= a.deadline);
+        assert_status(op_finish(&b, "B(2) after A gave up"), LFC_OK);
+        assert_true(lfc_sem_available(s) == 0);
+        assert_status(lfc_sem_release(s, 2), LFC_OK); /* B's */
+    }
+    assert_status(lfc_sem_release(s, 3), LFC_OK);
     assert_true(lfc_sem_available(s) == 5);
 
-    /* A waiter in the middle that gives up does not disturb the order. */
-    assert_status(lfc_sem_acquire(s, 5), LFC_OK);
-    struct op head, mid, tail;
-    op_start_queued(&head, s, 3, "head(3)");
-    op_start_until(&mid, s, 1, lfc_now_ns() + 50 * MS);
-    op_wait_parked(&mid, "mid");
-    op_start_queued(&tail, s, 2, "tail(2)");
-    assert_status(op_finish(&mid, STUCK_NS, "mid(1) until"), LFC_TIMEDOUT);
-    assert_true(mid.t_end >= mid.deadline);
-    assert_false(op_done(&head));
-    assert_false(op_done(&tail));
-    assert_status(lfc_sem_release(s, 5), LFC_OK);
-    assert_status(op_finish(&head, STUCK_NS, "head(3)"), LFC_OK);
-    assert_status(op_finish(&tail, STUCK_NS, "tail(2)"), LFC_OK);
-    assert_true(lfc_sem_available(s) == 0);
-    assert_status(lfc_sem_release(s, 5), LFC_OK);
+    /* A waiter in the middle that gives up does not disturb the order. As
+     * above, a round in which mid gave up before tail had queued behind
+     * it is repeated with a longer deadline (mid still in the call once
+     * tail is queued: it was in the middle, or at worst leaving). */
+    wait = 3 * LFC_TEST_SHORT_NS;
+    bool middle = false;
+    for (int round = 0; !middle; round++, wait *= 2) {
+        if (round == 8)
+            fail_msg("mid(1) never stayed queued until tail(2) queued "
+                     "behind it, with deadlines up to %lld ms away",
+                     (long long)(wait / 2 / MS));
+        assert_status(lfc_sem_acquire(s, 5), LFC_OK);
+        struct op head, mid, tail;
+        op_start_queued(&head, s, 3, "head(3)");
+        op_start_until(&mid, s, 1, lfc_now_ns() + wait);
+        bool parked = lfc_test_async_await_park(&mid.a, "mid(1) until");
+        op_start_queued(&tail, s, 2, "tail(2)");
+        middle = parked && !op_done(&mid);
+        assert_status(op_finish(&mid, "mid(1) until"), LFC_TIMEDOUT);
+        assert_true(mid.a.t_end >= mid.deadline);
+        assert_false(op_done(&head));
+        assert_false(op_done(&tail));
+        assert_status(lfc_sem_release(s, 5), LFC_OK);
+        assert_status(op_finish(&head, "head(3)"), LFC_OK);
+        assert_status(op_finish(&tail, "tail(2)"), LFC_OK);
+        assert_true(lfc_sem_available(s) == 0);
+        assert_status(lfc_sem_release(s, 5), LFC_OK);
+    }
     lfc_sem_free(s);
 }
 
@@ -767,8 +763,8 @@ test_sem_cancelled_head_lets_others_proceed(void **state)
     op_wait_parked(&a, "A");
     op_start_queued(&b, s, 1, "B(1) behind A(10)");
     assert_status(lfc_ctx_cancel(ctx), LFC_OK);
-    assert_status(op_finish(&a, STUCK_NS, "A(10) ctx"), LFC_CANCELED);
-    assert_status(op_finish(&b, STUCK_NS, "B(1) after A was cancelled"),
+    assert_status(op_finish(&a, "A(10) ctx"), LFC_CANCELED);
+    assert_status(op_finish(&b, "B(1) after A was cancelled"),
                   LFC_OK);
     assert_true(lfc_sem_available(s) == 8);
     assert_status(lfc_sem_release(s, 2), LFC_OK);
@@ -832,7 +828,7 @@ test_sem_acquire_ctx_cancelled_while_blocked(void **state)
         op_wait_parked(&o, "op");
         op_assert_blocked(&o, "acquire_ctx before cancel");
         assert_status(lfc_ctx_cancel(via_parent ? parent : ctx), LFC_OK);
-        assert_status(op_finish(&o, STUCK_NS, "acquire_ctx"), LFC_CANCELED);
+        assert_status(op_finish(&o, "acquire_ctx"), LFC_CANCELED);
         assert_true(lfc_sem_available(s) == 0);
         /* The cancelled waiter is gone: a release is not handed to it. */
         assert_status(lfc_sem_release(s, 1), LFC_OK);
@@ -852,24 +848,25 @@ test_sem_acquire_ctx_deadline_timedout(void **state)
     lfc_sem *s = lfc_sem_new(1);
     assert_non_null(s);
     assert_status(lfc_sem_acquire(s, 1), LFC_OK);
-    lfc_ctx *ctx = lfc_ctx_with_timeout(lfc_ctx_background(), 60 * MS);
+    lfc_ctx *ctx = lfc_ctx_with_timeout(lfc_ctx_background(),
+                                        2 * LFC_TEST_SHORT_NS);
     assert_non_null(ctx);
     int64_t d = lfc_ctx_deadline(ctx);
     struct op o;
     op_start_ctx(&o, s, 1, ctx);
-    assert_status(op_finish(&o, STUCK_NS, "acquire_ctx with deadline"),
+    assert_status(op_finish(&o, "acquire_ctx with deadline"),
                   LFC_TIMEDOUT);
-    assert_true(o.t_end >= d);
+    assert_true(o.a.t_end >= d);
     assert_true(lfc_sem_available(s) == 0);
     lfc_ctx_free(ctx);
 
     /* A deadline ctx that is cancelled first reports LFC_CANCELED. */
-    ctx = lfc_ctx_with_timeout(lfc_ctx_background(), 3600 * SEC);
+    ctx = lfc_ctx_with_timeout(lfc_ctx_background(), LFC_TEST_FAR_NS);
     assert_non_null(ctx);
     op_start_ctx(&o, s, 1, ctx);
     op_wait_parked(&o, "op");
     assert_status(lfc_ctx_cancel(ctx), LFC_OK);
-    assert_status(op_finish(&o, STUCK_NS, "acquire_ctx cancelled"),
+    assert_status(op_finish(&o, "acquire_ctx cancelled"),
                   LFC_CANCELED);
     lfc_ctx_free(ctx);
     assert_status(lfc_sem_release(s, 1), LFC_OK);
@@ -969,7 +966,7 @@ test_sem_never_more_than_permits_8_threads(void **state)
     pthread_t th[THREADS];
     long iters = lfc_test_scaled(8000, 400);
     struct lfc_watchdog dog;
-    lfc_watchdog_start(&dog, "sem hammer", &progress, 20);
+    lfc_watchdog_start(&dog, "sem hammer", &progress, 0);
     for (int i = 0; i < THREADS; i++) {
         h[i] = (struct hammer){.s = s,
                                .total = TOTAL,
@@ -1096,7 +1093,7 @@ test_sem_timeouts_and_cancels_keep_permits(void **state)
     pthread_t th[THREADS];
     long iters = lfc_test_scaled(1500, 100);
     struct lfc_watchdog dog;
-    lfc_watchdog_start(&dog, "sem give-ups", &progress, 20);
+    lfc_watchdog_start(&dog, "sem give-ups", &progress, 0);
     for (int i = 0; i < THREADS; i++) {
         g[i] = (struct giveup){.s = s,
                                .iters = iters,
@@ -1172,7 +1169,7 @@ take(lfc_sem *s, int64_t n, enum op_kind kind)
     case OP_ACQUIRE:
         return lfc_sem_acquire(s, n);
     case OP_UNTIL:
-        return lfc_sem_acquire_until(s, n, lfc_now_ns() + 2 * STUCK_NS);
+        return lfc_sem_acquire_until(s, n, lfc_now_ns() + 2 * LFC_TEST_STUCK_NS);
     case OP_CTX:
         return lfc_sem_acquire_ctx(s, n, lfc_ctx_background());
     case OP_TRY:
@@ -1213,7 +1210,7 @@ test_sem_release_happens_before_acquire(void **state)
     const enum op_kind kinds[] = {OP_ACQUIRE, OP_UNTIL, OP_CTX, OP_TRY};
     unsigned long progress = 0;
     struct lfc_watchdog dog;
-    lfc_watchdog_start(&dog, "sem ping-pong", &progress, 20);
+    lfc_watchdog_start(&dog, "sem ping-pong", &progress, 0);
     for (size_t k = 0; k < 4; k++) {
         for (int64_t weight = 1; weight <= 3; weight += 2) {
             struct pingpong p;
@@ -1272,7 +1269,7 @@ test_sem_spurious_wakeups_harmless(void **state)
     lfc_sem *s = lfc_sem_new(2);
     assert_non_null(s);
     assert_status(lfc_sem_acquire(s, 2), LFC_OK);
-    int64_t d = lfc_now_ns() + 20 * MS;
+    int64_t d = lfc_now_ns() + LFC_TEST_SHORT_NS;
     assert_status(lfc_sem_acquire_until(s, 1, d), LFC_TIMEDOUT);
     assert_true(lfc_now_ns() >= d);
     assert_status(lfc_sem_release(s, 2), LFC_OK);
@@ -1294,9 +1291,9 @@ teardown_spurious(void **state)
 int
 main(void)
 {
-    lfc_test_alarm(240);
+    lfc_test_alarm(LFC_TEST_ALARM_S);
     /* Before any thread parks; kept for the whole binary. */
-    lfc__park_set_ops(&lfc_test_counting_ops);
+    lfc_test_async_install_park_hook();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sem_new_bad_args),
         cmocka_unit_test(test_sem_null_and_bad_n_einval),
@@ -1324,6 +1321,6 @@ main(void)
                                   teardown_spurious),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
-    lfc__park_set_ops(NULL);
+    lfc_test_async_remove_park_hook();
     return failed;
 }

@@ -18,7 +18,9 @@
  *     the futex operations are wrapped (lfc__park_set_ops), as in
  *     test_park.c.
  *   - Timing checks assert lower bounds exactly (a deadline never fires
- *     early) and upper bounds only loosely (seconds).
+ *     early) and no upper bounds: what must happen is waited for up to
+ *     LFC_TEST_STUCK_NS (tests/support), which only a lost wake-up
+ *     reaches, on a loaded host or under a sanitizer too.
  *   - cmocka assertions run only on the test's own thread.
  *   - Sizes scale with LFC_TEST_SCALE (see lfc_test_support.h).
  */
@@ -39,96 +41,74 @@
 #include <unistd.h>
 
 #include "lfc_park.h"
+#include "lfc_test_async.h"
 #include "lfc_test_futex.h"
 #include "lfc_test_support.h"
 #include "lfchan.h"
 
-#define MS ((int64_t)1000000)
-#define SEC ((int64_t)1000000000)
-
-/* How long a helper's call may take before the test calls it stuck. */
-#define STUCK_NS (10 * SEC)
-/* How long to let a helper run into its call when checking that it stays
- * blocked. */
-#define PARK_NS (30 * MS)
+#define MS LFC_TEST_MS
+#define SEC LFC_TEST_SEC
 
 /* ---- futex operations ---------------------------------------------------
  *
+ * lfc_test_async_install_park_hook() (lfc_test_async.h) installs
  * lfc_test_counting_ops (lfc_test_futex.h): real futex calls, plus
  * per-thread counters (add and done make no system call while nobody
- * waits), optional spurious early returns, and the "asleep" note of a
+ * waits), optional spurious early returns, and the "parked" note of a
  * helper: a wait group's waiter calls the futex wait only from
  * lfc__ec_wait, after announcing itself.
  */
 
-/* ---- a wait on a helper thread ----------------------------------------- */
+/* ---- a wait on a helper thread (lfc_test_async.h) ----------------------- */
 
 struct waiter {
-    pthread_t thread;
+    struct lfc_test_async a;
     lfc_wg *wg;
     int64_t deadline; /* INT64_MAX: lfc_wg_wait; else lfc_wg_wait_until */
-    int64_t t_end;    /* lfc_now_ns() just after the call */
-    int rc;           /* the call's status (before done) */
-    int started;      /* set before the call (atomic) */
-    int asleep;       /* set when it first sleeps on the futex (atomic) */
-    int done;         /* set after the call (atomic) */
 };
 
-static void *
-waiter_main(void *arg)
+static int
+waiter_call(void *arg)
 {
     struct waiter *w = arg;
-    lfc_test_futex_asleep = &w->asleep;
-    lfc_test_store_int(&w->started, 1);
-    int rc = w->deadline == INT64_MAX ? lfc_wg_wait(w->wg)
-                                      : lfc_wg_wait_until(w->wg, w->deadline);
-    w->t_end = lfc_now_ns();
-    w->rc = rc;
-    lfc_test_futex_asleep = NULL;
-    lfc_test_store_int(&w->done, 1);
-    return NULL;
+    return w->deadline == INT64_MAX ? lfc_wg_wait(w->wg)
+                                    : lfc_wg_wait_until(w->wg, w->deadline);
 }
 
 static void
 waiter_start(struct waiter *w, lfc_wg *wg, int64_t deadline)
 {
-    memset(w, 0, sizeof(*w));
     w->wg = wg;
     w->deadline = deadline;
-    w->rc = 1; /* not a status */
-    assert_int_equal(pthread_create(&w->thread, NULL, waiter_main, w), 0);
-    assert_true(lfc_test_wait_flag(&w->started, STUCK_NS));
+    lfc_test_async_start(&w->a, waiter_call, w);
+}
+
+static bool
+waiter_done(const struct waiter *w)
+{
+    return lfc_test_async_done(&w->a);
 }
 
 /* Waits until w sleeps in the futex. */
 static void
 waiter_wait_asleep(const struct waiter *w)
 {
-    if (!lfc_test_wait_flag(&w->asleep, STUCK_NS)) {
-        if (lfc_test_load_int(&w->done))
-            fail_msg("wait returned %d (%s) instead of sleeping", w->rc,
-                     lfc_strerror(w->rc));
-        fail_msg("wait neither returned nor slept");
-    }
+    lfc_test_async_wait_parked(&w->a, "wg wait");
 }
 
 /*
- * Waits up to `ns` for the call to return, joins it and returns its status.
- * A waiter still blocked then is a lost wake-up: the test aborts (the
- * thread cannot be joined and the wait group could not be freed).
+ * Waits up to LFC_TEST_STUCK_NS for the call to return, joins it and
+ * returns its status. A waiter still blocked then is a lost wake-up: the
+ * test aborts (the thread cannot be joined and the wait group could not be
+ * freed).
  */
 static int
-waiter_finish(struct waiter *w, int64_t ns)
+waiter_finish(struct waiter *w)
 {
-    if (!lfc_test_wait_flag(&w->done, ns)) {
-        fprintf(stderr,
-                "wait still blocked after %lld ms with count %lld: lost "
-                "wake-up\n",
-                (long long)(ns / MS), (long long)lfc_wg_count(w->wg));
-        abort();
-    }
-    pthread_join(w->thread, NULL);
-    return w->rc;
+    if (!lfc_test_async_wait_done(&w->a, LFC_TEST_STUCK_NS))
+        fprintf(stderr, "wg wait stuck with count %lld\n",
+                (long long)lfc_wg_count(w->wg));
+    return lfc_test_async_join(&w->a, "wg wait");
 }
 
 /* ---- arguments and the counter ------------------------------------------ */
@@ -241,7 +221,7 @@ test_wg_wait_until_times_out_not_early(void **state)
     lfc_wg *wg = lfc_wg_new();
     assert_non_null(wg);
     assert_status(lfc_wg_add(wg, 1), LFC_OK);
-    int64_t d = lfc_now_ns() + 30 * MS;
+    int64_t d = lfc_now_ns() + LFC_TEST_SHORT_NS;
     assert_status(lfc_wg_wait_until(wg, d), LFC_TIMEDOUT);
     assert_true(lfc_now_ns() >= d);
     assert_true(lfc_wg_count(wg) == 1);
@@ -250,16 +230,16 @@ test_wg_wait_until_times_out_not_early(void **state)
 
     /* On a helper thread too. */
     struct waiter w;
-    waiter_start(&w, wg, lfc_now_ns() + 80 * MS);
-    assert_status(waiter_finish(&w, STUCK_NS), LFC_TIMEDOUT);
-    assert_true(w.t_end >= w.deadline);
+    waiter_start(&w, wg, lfc_now_ns() + 2 * LFC_TEST_SHORT_NS);
+    assert_status(waiter_finish(&w), LFC_TIMEDOUT);
+    assert_true(w.a.t_end >= w.deadline);
     assert_true(lfc_wg_count(wg) == 1);
 
     /* A done before the deadline ends the wait with LFC_OK. */
-    waiter_start(&w, wg, lfc_now_ns() + STUCK_NS);
+    waiter_start(&w, wg, lfc_now_ns() + 2 * LFC_TEST_STUCK_NS);
     waiter_wait_asleep(&w);
     assert_status(lfc_wg_done(wg), LFC_OK);
-    assert_status(waiter_finish(&w, STUCK_NS), LFC_OK);
+    assert_status(waiter_finish(&w), LFC_OK);
     assert_true(lfc_wg_count(wg) == 0);
     lfc_wg_free(wg);
 }
@@ -302,7 +282,7 @@ test_wg_wait_returns_after_all_done(void **state)
         assert_int_equal(pthread_create(&t[i].thread, NULL, task_main, &t[i]),
                          0);
     }
-    assert_status(lfc_wg_wait_until(wg, lfc_now_ns() + STUCK_NS), LFC_OK);
+    assert_status(lfc_wg_wait_until(wg, lfc_now_ns() + LFC_TEST_STUCK_NS), LFC_OK);
     assert_true(lfc_wg_count(wg) == 0);
     /* Read before the joins: only the wait orders these writes. */
     for (int i = 0; i < N; i++)
@@ -326,10 +306,10 @@ test_wg_wait_blocks_until_last_done(void **state)
     waiter_start(&w, wg, INT64_MAX);
     waiter_wait_asleep(&w);
     assert_status(lfc_wg_done(wg), LFC_OK);
-    lfc_test_sleep_ns(PARK_NS);
-    assert_false(lfc_test_load_int(&w.done));
+    lfc_test_sleep_ns(LFC_TEST_SETTLE_NS); /* time to wake it wrongly */
+    assert_false(waiter_done(&w));
     assert_status(lfc_wg_done(wg), LFC_OK);
-    assert_status(waiter_finish(&w, STUCK_NS), LFC_OK);
+    assert_status(waiter_finish(&w), LFC_OK);
     lfc_wg_free(wg);
 }
 
@@ -345,14 +325,14 @@ test_wg_many_waiters_woken_at_once(void **state)
     struct waiter w[N];
     for (int i = 0; i < N; i++)
         waiter_start(&w[i], wg,
-                     i % 2 ? lfc_now_ns() + 3 * STUCK_NS : INT64_MAX);
+                     i % 2 ? lfc_now_ns() + 3 * LFC_TEST_STUCK_NS : INT64_MAX);
     for (int i = 0; i < N; i++)
         waiter_wait_asleep(&w[i]);
     for (int i = 0; i < N; i++)
-        assert_false(lfc_test_load_int(&w[i].done));
+        assert_false(waiter_done(&w[i]));
     assert_status(lfc_wg_done(wg), LFC_OK);
     for (int i = 0; i < N; i++)
-        assert_status(waiter_finish(&w[i], STUCK_NS), LFC_OK);
+        assert_status(waiter_finish(&w[i]), LFC_OK);
     assert_true(lfc_wg_count(wg) == 0);
     lfc_wg_free(wg);
 }
@@ -372,7 +352,7 @@ test_wg_reuse(void **state)
         assert_status(lfc_wg_add(wg, N), LFC_OK);
         for (int i = 0; i < WAITERS; i++)
             waiter_start(&w[i], wg,
-                         r % 2 ? lfc_now_ns() + STUCK_NS : INT64_MAX);
+                         r % 2 ? lfc_now_ns() + LFC_TEST_STUCK_NS : INT64_MAX);
         for (int i = 0; i < N; i++) {
             t[i] = (struct task){
                 .wg = wg, .index = r * N + i, .sleep_ns = (i % 2) * MS};
@@ -380,7 +360,7 @@ test_wg_reuse(void **state)
                 pthread_create(&t[i].thread, NULL, task_main, &t[i]), 0);
         }
         for (int i = 0; i < WAITERS; i++)
-            assert_status(waiter_finish(&w[i], STUCK_NS), LFC_OK);
+            assert_status(waiter_finish(&w[i]), LFC_OK);
         for (int i = 0; i < N; i++)
             assert_int_equal(t[i].value, (r * N + i) * 3 + 1);
         for (int i = 0; i < N; i++) {
@@ -438,7 +418,7 @@ test_wg_done_happens_before_wait(void **state)
     pthread_t th[N];
     long rounds = lfc_test_scaled(2000, 100);
     struct lfc_watchdog dog;
-    lfc_watchdog_start(&dog, "wg rounds", &progress, 20);
+    lfc_watchdog_start(&dog, "wg rounds", &progress, 0);
     for (int i = 0; i < N; i++) {
         h[i] = (struct hb){.wg = wg,
                            .slots = slots,
@@ -455,7 +435,7 @@ test_wg_done_happens_before_wait(void **state)
         /* On a failure, go on with the rounds: the workers are at the
          * barrier and would never be joined otherwise. */
         int rc = r % 2 ? lfc_wg_wait(wg)
-                       : lfc_wg_wait_until(wg, lfc_now_ns() + STUCK_NS);
+                       : lfc_wg_wait_until(wg, lfc_now_ns() + LFC_TEST_STUCK_NS);
         if (rc != LFC_OK)
             ok = false;
         for (int i = 0; i < N; i++)
@@ -509,11 +489,11 @@ test_wg_concurrent_add_done_count_exact(void **state)
     pthread_t th[N];
     struct waiter w[WAITERS];
     struct lfc_watchdog dog;
-    lfc_watchdog_start(&dog, "wg churn", &progress, 20);
+    lfc_watchdog_start(&dog, "wg churn", &progress, 0);
     assert_status(lfc_wg_add(wg, N), LFC_OK);
     for (int i = 0; i < WAITERS; i++)
         waiter_start(&w[i], wg,
-                     i % 2 ? lfc_now_ns() + 3 * STUCK_NS : INT64_MAX);
+                     i % 2 ? lfc_now_ns() + 3 * LFC_TEST_STUCK_NS : INT64_MAX);
     for (int i = 0; i < N; i++) {
         c[i] = (struct churn){wg, lfc_test_scaled(20000, 1000), &progress, 0};
         assert_int_equal(pthread_create(&th[i], NULL, churn_main, &c[i]), 0);
@@ -525,7 +505,7 @@ test_wg_concurrent_add_done_count_exact(void **state)
         assert_int_equal(c[i].bad, 0);
     assert_true(lfc_wg_count(wg) == 0);
     for (int i = 0; i < WAITERS; i++)
-        assert_status(waiter_finish(&w[i], STUCK_NS), LFC_OK);
+        assert_status(waiter_finish(&w[i]), LFC_OK);
     lfc_wg_free(wg);
 }
 
@@ -581,9 +561,9 @@ teardown_spurious(void **state)
 int
 main(void)
 {
-    lfc_test_alarm(240);
+    lfc_test_alarm(LFC_TEST_ALARM_S);
     /* Before any thread parks; kept for the whole binary. */
-    lfc__park_set_ops(&lfc_test_counting_ops);
+    lfc_test_async_install_park_hook();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wg_null_args),
         cmocka_unit_test(test_wg_add_done_wait_smoke),
@@ -602,6 +582,6 @@ main(void)
                                   teardown_spurious),
     };
     int failed = cmocka_run_group_tests(tests, NULL, NULL);
-    lfc__park_set_ops(NULL);
+    lfc_test_async_remove_park_hook();
     return failed;
 }

@@ -68,7 +68,30 @@
 
 #define LFC_STRESS_NAME "stress_chan"
 #include "lfc_stress_support.h"
+#include "lfc_test_async.h"
 #include "lfchan.h"
+
+/*
+ * Waits until every flags[i] (i < n) is set: the threads that own them
+ * sleep in a futex wait (lfc_test_async_note_parked, with the counting
+ * park ops main() installs). Under a watchdog, so no cmocka assertion: a
+ * thread that never parks is recorded as a failure.
+ */
+static bool
+wait_all_parked(const int *flags, unsigned n, const char *what)
+{
+    int64_t end = lfc_now_ns() + LFC_TEST_STUCK_NS;
+    for (unsigned i = 0; i < n; i++) {
+        while (!lfc_test_load_int(&flags[i])) {
+            if (lfc_now_ns() > end) {
+                stress_fail("%s: thread %u never parked", what, i);
+                return false;
+            }
+            lfc_test_sleep_ns(100 * 1000);
+        }
+    }
+    return true;
+}
 
 /* ------------------------------------------------------------------------ */
 /* Small helpers.                                                           */
@@ -659,7 +682,6 @@ test_chan_stress_close_races_blocked_senders_receivers(void **state)
  */
 #define IF_ELEM ((size_t)16 << 20)
 #define IF_RECEIVERS 3
-#define IF_SETTLE_NS (20 * 1000 * 1000) /* receivers spin out and park */
 
 struct if_run {
     lfc_chan *ch;
@@ -670,6 +692,7 @@ struct if_run {
     int send_rc;
     int recv_rc[IF_RECEIVERS];
     unsigned got[IF_RECEIVERS];
+    int parked[IF_RECEIVERS]; /* set by each receiver's futex wait */
 };
 
 struct if_arg {
@@ -686,6 +709,7 @@ if_receiver(void *arg)
     int rc = LFC_ENOMEM;
 
     lfc_test_barrier_wait(&run->start);
+    lfc_test_async_note_parked(&run->parked[a->id], NULL, 0);
     if (out != NULL) {
         while ((rc = lfc_recv(run->ch, out)) == LFC_OK) {
             WCHECK(out[0] == run->src[0] &&
@@ -696,6 +720,7 @@ if_receiver(void *arg)
             lfc_progress_bump(&run->progress);
         }
     }
+    lfc_test_async_note_parked(NULL, NULL, 0);
     run->recv_rc[a->id] = rc;
     lfc_progress_bump(&run->progress);
     free(out);
@@ -728,7 +753,7 @@ run_close_inflight(size_t cap)
         src[i] = (unsigned char)(i * 131 + 7);
     failures_reset();
     snprintf(name, sizeof(name), "close during in-flight send cap %zu", cap);
-    lfc_watchdog_start(&wd, name, &done, 20);
+    lfc_watchdog_start(&wd, name, &done, 0);
     for (long round = 0; round < rounds && failures_so_far() == 0; round++) {
         struct if_run run;
         struct if_arg args[IF_RECEIVERS];
@@ -752,7 +777,8 @@ run_close_inflight(size_t cap)
             xpthread_create(&rt[i], if_receiver, &args[i]);
         }
         lfc_test_barrier_wait(&run.start);
-        lfc_test_sleep_ns(IF_SETTLE_NS);
+        /* Every receiver sleeps in its receive before the send. */
+        wait_all_parked(run.parked, IF_RECEIVERS, name);
         xpthread_create(&st, if_sender, &run);
         lfc_test_barrier_wait(&run.go);
         /* The sender is now claiming its slot and copying 16 MiB in. */
@@ -814,8 +840,9 @@ test_chan_stress_close_wakes_receivers_after_inflight_send_cap1(void **state)
 #define TR_PRODUCERS 4
 #define TR_CONSUMERS 4
 #define TR_DEADLINE_NS 200000 /* deadlines: 0 to 200 us from now */
-/* A timed-out call later than this is a lost timer, not scheduling delay. */
-#define TR_LATE_LIMIT_NS (5 * (int64_t)1000000000)
+/* A timed-out call later than this is a lost timer, not scheduling delay
+ * (the stuck bound: scaled for sanitizers and slow hosts). */
+#define TR_LATE_LIMIT_NS LFC_TEST_STUCK_NS
 
 struct tr_run {
     const char *name;
@@ -1184,7 +1211,7 @@ run_pingpong(const char *name, long handoffs, int spin_limit, int cpu)
     lfc_test_barrier_init(&pp.start, 3);
     lfc_spin_set_limit(spin_limit);
     t0 = lfc_test_now_ns();
-    lfc_watchdog_start(&wd, name, &pp.progress, 20);
+    lfc_watchdog_start(&wd, name, &pp.progress, 0);
     xpthread_create(&a, pp_pinger, &pp);
     xpthread_create(&b, pp_ponger, &pp);
     lfc_test_barrier_wait(&pp.start);
@@ -1240,8 +1267,8 @@ test_chan_stress_pingpong_park_always(void **state)
 /* Many threads parked on one channel.                                      */
 
 #define MP_THREADS 16
-/* Long enough for every waiter to spin out and park. */
-#define MP_SETTLE_NS (20 * 1000 * 1000)
+/* A pause between receives, so that the woken sender often completes
+ * before the next one (the test holds either way). */
 #define MP_GAP_NS (1 * 1000 * 1000)
 
 struct mp_run {
@@ -1257,6 +1284,7 @@ struct mp_worker {
     pthread_t thread;
     int final_rc;
     unsigned got;
+    int parked; /* set by its futex wait, cleared by itself (atomic) */
 };
 
 static void *
@@ -1268,7 +1296,11 @@ mp_receiver(void *arg)
     int rc;
 
     lfc_test_barrier_wait(&run->start);
+    lfc_test_async_note_parked(&w->parked, NULL, 0);
     while ((rc = lfc_recv(run->ch, &v)) == LFC_OK) {
+        /* Not parked any more; cleared before the delivery is counted,
+         * so the test, seeing the count, waits for it to park again. */
+        lfc_test_store_int(&w->parked, 0);
         if (v >= MP_THREADS) {
             stress_fail("parked receivers: receiver %u got %" PRIu64, w->id, v);
             break;
@@ -1279,8 +1311,27 @@ mp_receiver(void *arg)
         w->got++;
         lfc_progress_bump(&run->progress);
     }
+    lfc_test_async_note_parked(NULL, NULL, 0);
     w->final_rc = rc;
     return NULL;
+}
+
+static bool
+mp_all_parked(struct mp_worker *w, const char *what)
+{
+    int64_t end = lfc_now_ns() + LFC_TEST_STUCK_NS;
+    for (;;) {
+        unsigned n = 0;
+        for (unsigned i = 0; i < MP_THREADS; i++)
+            n += lfc_test_load_int(&w[i].parked) != 0;
+        if (n == MP_THREADS)
+            return true;
+        if (lfc_now_ns() > end) {
+            stress_fail("%s: %u of %u threads parked", what, n, MP_THREADS);
+            return false;
+        }
+        lfc_test_sleep_ns(100 * 1000);
+    }
 }
 
 /* Waits (under the watchdog) until *counter reaches want. */
@@ -1304,7 +1355,7 @@ run_many_parked_receivers(size_t cap)
 
     failures_reset();
     snprintf(name, sizeof(name), "many parked receivers cap %zu", cap);
-    lfc_watchdog_start(&wd, name, &done, 20);
+    lfc_watchdog_start(&wd, name, &done, 0);
     for (long round = 0; round < rounds && failures_so_far() == 0; round++) {
         int rc;
 
@@ -1323,18 +1374,19 @@ run_many_parked_receivers(size_t cap)
             xpthread_create(&w[i].thread, mp_receiver, &w[i]);
         }
         lfc_test_barrier_wait(&run.start);
-        lfc_test_sleep_ns(MP_SETTLE_NS);
+        /* Every receiver sleeps in its receive. */
+        mp_all_parked(w, name);
         for (uint64_t v = 0; v < MP_THREADS; v++) {
             rc = lfc_send(run.ch, &v);
             WCHECK(rc == LFC_OK, "%s: send %" PRIu64 ": %s", name, v,
                    lfc_strerror(rc));
-            /* Each send must wake a parked receiver: wait for delivery. */
+            /* Each send must wake a parked receiver: wait for delivery,
+             * then for the receiver to park again. */
             wait_progress(&run.progress, v + 1);
             __atomic_fetch_add(&done, 1, __ATOMIC_RELAXED);
-            lfc_test_sleep_ns(MP_GAP_NS);
+            mp_all_parked(w, name);
         }
-        /* All are parked again (or about to be): close must wake all. */
-        lfc_test_sleep_ns(MP_SETTLE_NS / 4);
+        /* All are parked again: close must wake all. */
         rc = lfc_close(run.ch);
         WCHECK(rc == LFC_OK, "%s: close: %s", name, lfc_strerror(rc));
         for (unsigned i = 0; i < MP_THREADS; i++) {
@@ -1389,7 +1441,9 @@ mp_sender(void *arg)
     uint64_t v = MP_THREADS + w->id;
 
     lfc_test_barrier_wait(&run->start);
+    lfc_test_async_note_parked(&w->parked, NULL, 0);
     w->final_rc = lfc_send(run->ch, &v);
+    lfc_test_async_note_parked(NULL, NULL, 0);
     return NULL;
 }
 
@@ -1407,7 +1461,7 @@ run_many_parked_senders(size_t cap)
     assert_true(cap <= MP_THREADS);
     failures_reset();
     snprintf(name, sizeof(name), "many parked senders cap %zu", cap);
-    lfc_watchdog_start(&wd, name, &done, 20);
+    lfc_watchdog_start(&wd, name, &done, 0);
     for (long round = 0; round < rounds && failures_so_far() == 0; round++) {
         uint64_t v;
         int rc;
@@ -1433,7 +1487,8 @@ run_many_parked_senders(size_t cap)
             xpthread_create(&w[i].thread, mp_sender, &w[i]);
         }
         lfc_test_barrier_wait(&run.start);
-        lfc_test_sleep_ns(MP_SETTLE_NS);
+        /* Every sender sleeps in its send. */
+        mp_all_parked(w, name);
         for (unsigned i = 0; i < cap + MP_THREADS; i++) {
             /* Blocks forever (watchdog) if no parked sender was woken. */
             rc = lfc_recv(run.ch, &v);
@@ -1534,5 +1589,7 @@ main(void)
      * soak run (scale 10: about ten times as long) gets ten times that.
      */
     stress_main_init(600);
+    /* Before any thread parks: threads note when they sleep. */
+    lfc_test_async_install_park_hook();
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

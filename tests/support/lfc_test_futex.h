@@ -4,7 +4,8 @@
  * lfc__park_ops in src/lfc_park.h, installed with lfc__park_set_ops) that
  * count, delay or misbehave around them: tests/test_park.c and
  * tests/stress/stress_select.c; and one such fake, the counting park ops
- * of tests/test_sem.c and tests/test_wg.c.
+ * that lfc_test_async.h installs for the unit tests, to know when a
+ * helper has parked.
  *
  * Needs syscall(): include it from a file that defines _GNU_SOURCE before
  * any system header. Header-only, every function static inline.
@@ -91,15 +92,23 @@ static __thread int *lfc_test_futex_asleep; /* the helper's flag, or NULL */
 static __thread const void *lfc_test_futex_skip; /* not "asleep" in here */
 static __thread size_t lfc_test_futex_skip_len;
 
+/* The calling thread's "asleep" note, for a futex wait on word: fake park
+ * ops of their own (tests/test_park.c) call it too. */
+static inline void
+lfc_test_futex_note_asleep(const uint32_t *word)
+{
+    if (lfc_test_futex_asleep &&
+        (uintptr_t)word - (uintptr_t)lfc_test_futex_skip >=
+            lfc_test_futex_skip_len)
+        __atomic_store_n(lfc_test_futex_asleep, 1, __ATOMIC_RELEASE);
+}
+
 static inline int
 lfc_test_counting_wait(uint32_t *word, uint32_t expected, int64_t deadline_ns)
 {
     __atomic_fetch_add(&lfc_test_futex_waits, 1, __ATOMIC_RELAXED);
     lfc_test_futex_t_waits++;
-    if (lfc_test_futex_asleep &&
-        (uintptr_t)word - (uintptr_t)lfc_test_futex_skip >=
-            lfc_test_futex_skip_len)
-        __atomic_store_n(lfc_test_futex_asleep, 1, __ATOMIC_RELEASE);
+    lfc_test_futex_note_asleep(word);
     if (__atomic_load_n(&lfc_test_futex_spurious, __ATOMIC_RELAXED))
         return lfc_test_futex_wait_spurious(word, expected, deadline_ns);
     return lfc_test_futex_wait(word, expected, deadline_ns);

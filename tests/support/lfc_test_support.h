@@ -43,6 +43,69 @@ lfc_test_scaled(long n, long min)
     return v < min ? min : v;
 }
 
+/* ---- time constants ------------------------------------------------------
+ *
+ * One set of time constants for every test, so that no test picks its own
+ * guess of how long "soon" is. Each bound a test waits for is multiplied by
+ * lfc_test_timeout_mult(): 1 in a plain build, 3 in a sanitized one (ASan
+ * and TSan, detected by gcc's __SANITIZE_ADDRESS__ / __SANITIZE_THREAD__,
+ * run everything several times slower, and the ASan build adds random debug
+ * yields), or LFC_TEST_TIMEOUT_MULT from the environment (any value > 0)
+ * for slower hosts. The bounds only decide when a test gives up on
+ * something that must happen: a correct run never waits for them, so
+ * raising them costs nothing but the time a failing run takes to say so.
+ *
+ * The rule they serve: a test asserts what is guaranteed (a deadline is
+ * never returned before it passes, something happens eventually, ordering,
+ * counts), never that something happened within a time.
+ */
+#define LFC_TEST_US ((int64_t)1000)
+#define LFC_TEST_MS ((int64_t)1000000)
+#define LFC_TEST_SEC ((int64_t)1000000000)
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define LFC_TEST_SANITIZED 1
+#else
+#define LFC_TEST_SANITIZED 0
+#endif
+
+/* The factor of every bound below: LFC_TEST_TIMEOUT_MULT (> 0) if set,
+ * else 3 under a sanitizer, else 1. */
+static inline double
+lfc_test_timeout_mult(void)
+{
+    const char *s = getenv("LFC_TEST_TIMEOUT_MULT");
+    double v = s ? atof(s) : 0;
+    if (v > 0)
+        return v;
+    return LFC_TEST_SANITIZED ? 3.0 : 1.0;
+}
+
+/* ns multiplied by lfc_test_timeout_mult(). */
+static inline int64_t
+lfc_test_timeout_ns(int64_t ns)
+{
+    return (int64_t)((double)ns * lfc_test_timeout_mult());
+}
+
+/* A short deadline that is meant to expire (a timeout test's deadline). */
+#define LFC_TEST_SHORT_NS lfc_test_timeout_ns(20 * LFC_TEST_MS)
+/* How long to let a blocked helper run on when a test checks that it stays
+ * blocked, or where no condition can say that something has happened. A
+ * test must be correct whether or not the helper ran during it. */
+#define LFC_TEST_SETTLE_NS lfc_test_timeout_ns(30 * LFC_TEST_MS)
+/* A helper's call, or an event, that has not happened after this is stuck:
+ * a lost wake-up or a deadlock. */
+#define LFC_TEST_STUCK_NS lfc_test_timeout_ns(10 * LFC_TEST_SEC)
+/* A deadline no test waits for (not scaled: it is never reached). */
+#define LFC_TEST_FAR_NS (3600 * LFC_TEST_SEC)
+/* The hang watchdog's stall limit, in seconds (lfc_watchdog_start). */
+#define LFC_TEST_WATCHDOG_S ((int)(20 * lfc_test_timeout_mult() + 0.5))
+/* The whole-binary alarm of a unit test binary, in seconds (lfc_test_alarm
+ * scales it). Below ctest's TIMEOUT (CMakeLists.txt), which is scaled the
+ * same way in a sanitized build. */
+#define LFC_TEST_ALARM_S 240u
+
 static inline int64_t
 lfc_test_now_ns(void)
 {
@@ -155,7 +218,9 @@ lfc_watchdog_main(void *arg)
     return NULL;
 }
 
-/* Starts a watchdog over *progress; stall_s of 0 means 30 seconds. */
+/* Starts a watchdog over *progress: it fires after stall_s seconds times
+ * lfc_test_timeout_mult() without progress; stall_s of 0 means
+ * LFC_TEST_WATCHDOG_S (already scaled). */
 static inline void
 lfc_watchdog_start(struct lfc_watchdog *w, const char *what,
                    unsigned long *progress, int stall_s)
@@ -163,7 +228,11 @@ lfc_watchdog_start(struct lfc_watchdog *w, const char *what,
     memset(w, 0, sizeof(*w));
     w->what = what;
     w->progress = progress;
-    w->stall_s = stall_s > 0 ? stall_s : 30;
+    w->stall_s = stall_s > 0
+                     ? (int)(stall_s * lfc_test_timeout_mult() + 0.5)
+                     : LFC_TEST_WATCHDOG_S;
+    if (w->stall_s < 1)
+        w->stall_s = 1;
     if (pthread_create(&w->thread, NULL, lfc_watchdog_main, w) != 0)
         abort();
 }
@@ -182,9 +251,9 @@ lfc_progress_bump(unsigned long *progress)
 }
 
 /*
- * A whole-test alarm: if the test binary runs longer than `seconds`, SIGALRM
- * kills it with a message. Call once from main(); ctest's TIMEOUT is the
- * second line of defence.
+ * A whole-test alarm: if the test binary runs longer than `seconds` times
+ * lfc_test_timeout_mult(), SIGALRM kills it with a message. Call once from
+ * main(); ctest's TIMEOUT is the second line of defence.
  */
 static void
 lfc_test_alarm_handler(int sig)
@@ -200,7 +269,7 @@ static inline void
 lfc_test_alarm(unsigned seconds)
 {
     signal(SIGALRM, lfc_test_alarm_handler);
-    alarm(seconds);
+    alarm((unsigned)(seconds * lfc_test_timeout_mult() + 0.5));
 }
 
 /*
