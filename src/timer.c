@@ -387,8 +387,9 @@ heap_remove(struct lfc_timer *t)
 /* ---- the thread --------------------------------------------------------- */
 
 /* Wait on tm.cv until deadline_ns (LFC_FOREVER: no timeout), releasing
- * tm.mu meanwhile (even when the deadline is already past: glibc unlocks
- * before it looks at the clock); a new pass of the thread begins. */
+ * tm.mu meanwhile, even when the deadline has already passed (POSIX: the
+ * timed wait then "shall nonetheless release and re-acquire the mutex");
+ * a new pass of the thread begins. */
 static void
 wait_until(int64_t deadline_ns)
 {
