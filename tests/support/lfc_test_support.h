@@ -102,9 +102,12 @@ lfc_test_timeout_ns(int64_t ns)
 /* The hang watchdog's stall limit, in seconds (lfc_watchdog_start). */
 #define LFC_TEST_WATCHDOG_S ((int)(20 * lfc_test_timeout_mult() + 0.5))
 /* The whole-binary alarm of a unit test binary, in seconds (lfc_test_alarm
- * scales it). Below ctest's TIMEOUT (CMakeLists.txt), which is scaled the
- * same way in a sanitized build. */
-#define LFC_TEST_ALARM_S 240u
+ * scales it): a last resort behind the per-call stuck bounds and the
+ * watchdogs, so far above a normal run (seconds) that load cannot reach
+ * it: test_merge takes 2 s alone and over 180 s beside two busy loops per
+ * CPU. Below ctest's TIMEOUT (CMakeLists.txt), which is scaled the same
+ * way in a sanitized build. */
+#define LFC_TEST_ALARM_S 600u
 
 static inline int64_t
 lfc_test_now_ns(void)
