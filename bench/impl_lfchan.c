@@ -9,8 +9,8 @@
  * Select is lfc_select / lfc_select_until over an lfc_case array built
  * once by sel_new. A receive with a timeout is, in "lfchan", the Go idiom
  * the issue asks about: select over {the channel, lfc_after(timeout)},
- * the timer channel freed after each receive (an abandoned lfc_after
- * timer stays queued until its deadline, then fires into the void). Two
+ * the timer channel freed after each receive (which dequeues the
+ * abandoned lfc_after timer at once). Two
  * references for it, run only in the timeout rows: "lfchan-timer"
  * (lfc_timer_after, its channel in the select, lfc_timer_free: dequeued at
  * once) and "lfchan-until" (lfc_recv_until: no timer at all).

@@ -31,9 +31,10 @@
  * Times and CPU as in chan_bench.c: wall time from the first producer's
  * start (after a start barrier) to the consumer's end; CPU is the whole
  * process's (getrusage) around the run, so lfchan's timer thread counts.
- * An abandoned lfc_after timer stays queued until its deadline and fires
- * then; a timeout row therefore waits TIMEOUT_NS (plus a margin) after the
- * run before it reads the CPU time again, so that work is counted too
+ * An abandoned lfc_after timer leaves the queue when its channel is freed
+ * (older versions kept it queued until its deadline); a timeout row still
+ * waits TIMEOUT_NS (plus a margin) after the run before it reads the CPU
+ * time again, so any such work is counted too
  * (it is outside the wall time).
  *
  * lfchan's timer thread is started by the first timer armed while none

@@ -16,8 +16,9 @@
  * Channels are reference counted inside the library: lfc_chan_new returns
  * a channel holding one reference (the user's), lfc_chan_free drops it, and
  * the memory goes when the last reference does. A module that keeps using
- * a channel the user may free (the timer thread sending to an lfc_after
- * channel, a context's done channel) takes its own reference first.
+ * a channel the user may free (a merger's inputs and output) takes its
+ * own reference first; lfc_after's timer instead holds none and is
+ * cancelled by the channel's dtor (timer.c).
  */
 void lfc__chan_retain(lfc_chan *ch) LFC_INTERNAL;
 void lfc__chan_release(lfc_chan *ch) LFC_INTERNAL;
