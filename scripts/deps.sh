@@ -3,8 +3,8 @@
 #
 # scripts/deps.sh [EXTRA_PACKAGE...]
 #
-# Installs the Debian/Ubuntu packages lfchan needs to build, test and
-# benchmark, plus any package named on the command line (bench/run.sh may
+# Installs the Debian/Ubuntu packages lfchan needs to build, test,
+# benchmark, model-check, fuzz and measure coverage, plus any package named on the command line (bench/run.sh may
 # pass gnuplot-nox). Idempotent: asks dpkg-query first and runs apt-get
 # (update + install --no-install-recommends) only for what is missing, so it
 # prints nothing and touches nothing when all is there. Uses sudo only when
@@ -14,8 +14,12 @@ set -euo pipefail
 
 export DEBIAN_FRONTEND=noninteractive
 
+# Build and test: the library, its tests and the benchmark harness.
+# Proof tools (issue 11): spin checks the models in verify/, clang with
+# libclang-rt-dev (libFuzzer's runtime) builds the fuzzers, gcovr reports
+# coverage (scripts/coverage.sh).
 required=(cmake pkg-config libck-dev liburcu-dev libcmocka-dev
-          libbenchmark-dev)
+          libbenchmark-dev spin clang libclang-rt-dev gcovr)
 
 log() { printf 'deps.sh: %s\n' "$*" >&2; }
 
