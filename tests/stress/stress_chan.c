@@ -1588,7 +1588,7 @@ main(void)
      * default scale with room to spare (22 to 55 s on the 2-vCPU VM); a
      * soak run (scale 10: about ten times as long) gets ten times that.
      */
-    stress_main_init(600);
+    stress_main_init(1200);
     /* Before any thread parks: threads note when they sleep. */
     lfc_test_async_install_park_hook();
     return cmocka_run_group_tests(tests, NULL, NULL);

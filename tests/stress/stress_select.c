@@ -1123,6 +1123,6 @@ main(void)
 
     /* LFC_TEST_FILTER / LFC_TEST_SKIP pick the tests; an alarm of 600 s,
      * scaled up with LFC_TEST_SCALE for soak runs. */
-    stress_main_init(600);
+    stress_main_init(1200);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -345,7 +345,9 @@ tracker_verify(const struct tracker *t, const uint64_t *sent, const char *what)
  * leave out, and the whole binary runs under an alarm of `alarm_s`
  * seconds. Sizes grow with LFC_TEST_SCALE, so a soak run (scale above 1)
  * gets a proportional limit; the watchdogs still catch any stall within
- * 20 to 30 s.
+ * 20 to 30 s. The alarm is not a time limit on the work: stress_chan took
+ * over 600 s beside four busy loops and seven concurrent builds on 2 CPUs
+ * (32-44 s alone), and passed every check it reached.
  */
 static inline void
 stress_main_init(unsigned alarm_s)
