@@ -66,7 +66,11 @@
  * committed to one more try() before it leaves (park.c: withdraw, then a
  * last try on timeout), so the offer will be taken without any further
  * action of ours; if none is counted any more, it retracts and returns
- * LFC_AGAIN.
+ * LFC_AGAIN. Only a receive that waits may take such an offer: its
+ * position is noted in try_offer before the stamp publishes it, and
+ * lfc_try_recv (so select's passes too) leaves it alone, as two calls
+ * that never wait never meet in Go (tests/test_lincheck.c found
+ * lfc_try_recv taking it from under the parked receiver).
  *
  * Select (select.c) waits on rx_ec and tx_ec like any waiter, with nodes
  * instead of a futex sleep on seq, so the signals above reach it. On an
@@ -89,6 +93,7 @@
  *   | field        | written by                         | read by | order  |
  *   |--------------|------------------------------------|---------|--------|
  *   | tail         | senders (CAS), close (seqcst RMW)  | all     | rlx/acq|
+ *   | try_offer    | lfc_try_send, unbuffered           | rx      | stamp  |
  *   | head         | receivers, retracting senders (CAS)| all     | rlx    |
  *   | slot stamp   | claimer of the position            | both    | rel/acq|
  *   | slot payload | claimer of the position (plain)    | other   | stamp  |
@@ -150,6 +155,10 @@ struct lfc_chan {
     /* Senders' line. */
     LFC_CACHE_ALIGNED uint64_t tail; /* senders (CAS), lfc_close (RMW) */
     struct lfc_spin tx_spin;         /* waiting senders */
+    /* Unbuffered: the position of lfc_try_send's latest offer (written by
+     * it, before the stamp store that publishes the offer); mark, never a
+     * position, until the first. */
+    uint64_t try_offer;
 
     /* Receivers' line. */
     LFC_CACHE_ALIGNED uint64_t head; /* receivers, retracting senders (CAS) */
@@ -258,9 +267,11 @@ unbuf_closed_refuse(lfc_chan *ch, uint64_t p)
     return true;
 }
 
-/* Try to enqueue; on LFC_OK *pos is the position used. Never blocks. */
+/* Try to enqueue; on LFC_OK *pos is the position used. Never blocks.
+ * try_offer: lfc_try_send's offer on an unbuffered channel (see
+ * try_offer in struct lfc_chan). */
 static int
-ring_try_send(lfc_chan *ch, const void *elem, uint64_t *pos)
+ring_try_send(lfc_chan *ch, const void *elem, uint64_t *pos, bool try_offer)
 {
     uint32_t peer_polls = 0;
     /* ORDER rlx: a starting guess; the CAS below validates it. */
@@ -280,6 +291,11 @@ ring_try_send(lfc_chan *ch, const void *elem, uint64_t *pos)
              * ordered by the slot's stamp (acq above, rel below). */
             if (lfc_cas_rlx_u64(&ch->tail, &tail, next_pos(ch, tail))) {
                 LFC_DEBUG_YIELD_POINT();
+                if (try_offer) {
+                    /* ORDER rlx: published with the payload by the rel
+                     * stamp store below. */
+                    lfc_store_rlx_u64(&ch->try_offer, tail);
+                }
                 if (ch->elem_size)
                     memcpy(slot_data(stamp), elem, ch->elem_size);
                 /* ORDER rel: publishes the payload; pairs with the acq
@@ -311,10 +327,26 @@ ring_try_send(lfc_chan *ch, const void *elem, uint64_t *pos)
     }
 }
 
+/*
+ * An unbuffered receive that does not wait (waits false) found lfc_try_send's
+ * offer at head: it must not take it, so for it no sender is waiting.
+ */
+static bool
+unbuf_try_offer_at(lfc_chan *ch, uint64_t head, bool waits)
+{
+    if (!ch->unbuffered || waits)
+        return false;
+    /* ORDER rlx: written before the rel stamp store our caller's acq load
+     * saw; a later offer's position means head has moved on, and the
+     * caller's CAS from head fails. */
+    return lfc_load_rlx_u64(&ch->try_offer) == head;
+}
+
 /* Try to dequeue into out; on LFC_OK *pos is the position used. Never
- * blocks. */
+ * blocks. waits: the caller is a receive that waits (lfc_recv, _until),
+ * which may take lfc_try_send's offer on an unbuffered channel. */
 static int
-ring_try_recv(lfc_chan *ch, void *out, uint64_t *pos)
+ring_try_recv(lfc_chan *ch, void *out, uint64_t *pos, bool waits)
 {
     uint32_t peer_polls = 0;
     /* ORDER rlx: a starting guess; the CAS below validates it. */
@@ -327,7 +359,11 @@ ring_try_recv(lfc_chan *ch, void *out, uint64_t *pos)
         uint64_t s = lfc_load_acq_u64(stamp);
         int64_t d = pos_diff(s, head + 1);
 
-        if (d == 0) {
+        if (d == 0 && unbuf_try_offer_at(ch, head, waits)) {
+            /* ORDER acq: pairs with the seqcst RMW in lfc_close(). */
+            return (lfc_load_acq_u64(&ch->tail) & ch->mark) ? LFC_CLOSED
+                                                             : LFC_AGAIN;
+        } else if (d == 0) {
             /* ORDER rlx: only claims position `head`; the payload is
              * ordered by the slot's stamp. */
             if (lfc_cas_rlx_u64(&ch->head, &head, next_pos(ch, head))) {
@@ -452,7 +488,7 @@ static int
 send_try(void *arg)
 {
     struct send_op *op = arg;
-    int r = ring_try_send(op->ch, op->elem, &op->pos);
+    int r = ring_try_send(op->ch, op->elem, &op->pos, false);
     if (r == LFC_OK)
         after_send(op->ch, op->pos);
     return r;
@@ -461,6 +497,7 @@ send_try(void *arg)
 struct recv_op {
     lfc_chan *ch;
     void *out;
+    bool waits; /* lfc_recv, lfc_recv_until: see ring_try_recv() */
 };
 
 static int unbuf_handoff(lfc_chan *ch, int dir, void *val);
@@ -470,7 +507,7 @@ recv_try(void *arg)
 {
     struct recv_op *op = arg;
     uint64_t pos;
-    int r = ring_try_recv(op->ch, op->out, &pos);
+    int r = ring_try_recv(op->ch, op->out, &pos, op->waits);
     if (r == LFC_OK)
         after_free(op->ch, pos);
     else if (r == LFC_AGAIN && op->ch->unbuffered)
@@ -583,7 +620,7 @@ unbuf_try_send(lfc_chan *ch, const void *elem)
         return (lfc_load_acq_u64(&ch->tail) & ch->mark) ? LFC_CLOSED
                                                         : LFC_AGAIN;
     }
-    r = ring_try_send(ch, elem, &pos);
+    r = ring_try_send(ch, elem, &pos, true);
     if (r != LFC_OK)
         return r;
     /* ORDER seqcst: our offer (stamp store) before the waiters load
@@ -672,8 +709,10 @@ lfc__chan_ready(lfc_chan *ch, int dir, const struct lfc__selector *self)
         uint64_t head = lfc_load_rlx_u64(&ch->head);
         /* ORDER acq: as in ring_try_recv(). */
         uint64_t s = lfc_load_acq_u64(slot_stamp(ch, head));
-        if (pos_diff(s, head + 1) >= 0)
-            return true; /* a value (or a stale head: things moved) */
+        if (pos_diff(s, head + 1) > 0)
+            return true; /* a stale head: things moved */
+        if (s == head + 1 && !unbuf_try_offer_at(ch, head, false))
+            return true; /* a value, or an offer a select may take */
         /* ORDER acq: pairs with the seqcst RMW in lfc_close(). */
         uint64_t tail = lfc_load_acq_u64(&ch->tail);
         if ((tail & ch->mark) && (tail & ~ch->mark) == head)
@@ -755,6 +794,7 @@ chan_init(lfc_chan *ch, size_t capacity, size_t elem_size, uint64_t start_lap)
     ch->cap = capacity;
     ch->elem_size = elem_size;
     ch->unbuffered = capacity == 0;
+    ch->try_offer = ch->mark; /* no offer yet */
     ch->refs = 1; /* the caller's */
 
     uint64_t start = start_lap * ch->one_lap; /* wraps: fine, see above */
@@ -980,7 +1020,7 @@ lfc_try_recv(lfc_chan *ch, void *out)
 {
     if (bad_args(ch, out))
         return LFC_EINVAL;
-    struct recv_op op = {ch, out};
+    struct recv_op op = {ch, out, false};
     return recv_try(&op);
 }
 
@@ -989,7 +1029,7 @@ lfc_recv_until(lfc_chan *ch, void *out, int64_t deadline_ns)
 {
     if (bad_args(ch, out))
         return LFC_EINVAL;
-    struct recv_op op = {ch, out};
+    struct recv_op op = {ch, out, true};
     int r = recv_try(&op);
     if (lfc_likely(r != LFC_AGAIN))
         return r;
