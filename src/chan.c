@@ -64,9 +64,12 @@
  * waiting. It offers only if a receiver has announced itself on rx_ec, and
  * after offering (seqcst fence) checks again: a receiver counted there has
  * committed to one more try() before it leaves (park.c: withdraw, then a
- * last try on timeout), so the offer will be taken without any further
- * action of ours; if none is counted any more, it retracts and returns
- * LFC_AGAIN. Only a receive that waits may take such an offer: its
+ * last try on timeout), so the offer will normally be taken without any
+ * further action of ours; if none is counted any more, it retracts and
+ * returns LFC_AGAIN. The exception is a receiver whose try() has just
+ * taken another value and has not withdrawn yet: it leaves without seeing
+ * the offer, so while it waits for the taker lfc_try_send rechecks that a
+ * receiver is still counted, and retracts once none is. Only a receive that waits may take such an offer: its
  * position is noted in try_offer before the stamp publishes it, and
  * lfc_try_recv (so select's passes too) leaves it alone, as two calls
  * that never wait never meet in Go (tests/test_lincheck.c found
@@ -215,6 +218,10 @@ pos_diff(uint64_t a, uint64_t b)
 
 enum {
     PEER_SPINS = 64, /* polls for a peer mid-copy before yielding */
+    /* lfc_try_send's wait for its receiver rechecks that one is still
+     * counted this often (see try_offer_ack_try). */
+    TRY_OFFER_SLICE_NS = 50000,
+    TRY_OFFER_WITHDRAWN = 1, /* try_offer_ack_try: retracted, not a status */
     /* Stamp of an unbuffered offer at p that a receiver refused because
      * the channel was closed: neither full (p + 1) nor freed
      * (p + one_lap, and one_lap >= 4). */
@@ -601,6 +608,45 @@ unbuf_send(lfc_chan *ch, const void *elem, int64_t deadline_ns)
     return unbuf_await_taken(ch, op.pos, deadline_ns);
 }
 
+/*
+ * lfc_try_send's wait for a receiver to take its offer: LFC_OK once taken;
+ * LFC_CLOSED as in ack_try(); TRY_OFFER_WITHDRAWN once no plain receiver
+ * is counted on rx_ec any more and we took the offer back. A receiver
+ * counted when we committed normally takes it, but one whose try() has
+ * just taken another value is still counted until it withdraws, and then
+ * leaves without trying again (test_lincheck found try_send blocked until
+ * close by such a receiver); once none is counted, none is waiting, and
+ * the call fails as if it had found none.
+ */
+static int
+try_offer_ack_try(void *arg)
+{
+    struct ack_op *op = arg;
+    int r = ack_try(op);
+    if (r != LFC_AGAIN || lfc__ec_has_plain_waiters(&op->ch->rx_ec))
+        return r;
+    /* A hint is enough: the head CAS in unbuf_retract() decides between
+     * us and a receiver that comes for the offer now. */
+    return unbuf_retract(op->ch, op->pos) ? TRY_OFFER_WITHDRAWN : LFC_AGAIN;
+}
+
+static int
+unbuf_await_try_offer(lfc_chan *ch, uint64_t pos)
+{
+    struct ack_op op = {ch, pos};
+    int r;
+    /* Woken by the receiver's free (after_free broadcasts ack_ec) or by
+     * close; and at the end of each slice, since a receiver that leaves
+     * (withdraws) wakes nobody. Bounded: a receiver counted after our
+     * offer was published tries, and sees it, before it sleeps. */
+    do {
+        r = lfc__ec_wait(&ch->ack_ec, &ch->tx_spin, &ch->rx_spin,
+                         try_offer_ack_try, &op,
+                         lfc__now_ns() + TRY_OFFER_SLICE_NS);
+    } while (r == LFC_TIMEDOUT);
+    return r == TRY_OFFER_WITHDRAWN ? LFC_AGAIN : r;
+}
+
 static int
 unbuf_try_send(lfc_chan *ch, const void *elem)
 {
@@ -632,8 +678,7 @@ unbuf_try_send(lfc_chan *ch, const void *elem)
     } else if (unbuf_retract(ch, pos)) {
         return LFC_AGAIN; /* every receiver left before seeing it */
     }
-    /* Committed: a counted receiver will take it (or one already has). */
-    return unbuf_await_taken(ch, pos, INT64_MAX);
+    return unbuf_await_try_offer(ch, pos);
 }
 
 /* ---- selecting threads (select.c) ------------------------------------ */

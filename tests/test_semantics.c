@@ -18,7 +18,10 @@
  *   - tests/test_lincheck.c: lfc_try_send's offer on an unbuffered channel,
  *     made for a parked receiver, was taken by lfc_try_recv or
  *     lfc_try_select (two calls that never wait met; about 1 history in
- *     1,000).
+ *     1,000);
+ *   - the same test: lfc_try_send committed to a receiver that had just
+ *     taken another value and was leaving, and then blocked until close
+ *     (2 histories in 3,000 of one program).
  */
 #define _GNU_SOURCE
 
@@ -607,6 +610,20 @@ offer_try_send(void *p)
     return lfc_try_send(c->ch, &c->value);
 }
 
+static int
+offer_send(void *p)
+{
+    struct offer_call *c = p;
+    return lfc_send(c->ch, &c->value);
+}
+
+static void
+gate_await_held(struct gate *g, const char *what)
+{
+    if (!lfc_test_wait_flag(&g->held, LFC_TEST_STUCK_NS))
+        fail_msg("%s never reached its gate", what);
+}
+
 static void
 offer_rescue(void *p)
 {
@@ -644,6 +661,45 @@ test_try_send_offer_not_taken_by_try_recv(void **state)
     lfc_chan_free(ch);
 }
 
+/*
+ * A receiver whose try has taken a value is still counted on the channel
+ * until it withdraws: lfc_try_send, seeing it counted, offers for it, and
+ * must not wait for ever once it has left. The receiver is held at
+ * gate_a while parked, then at gate_b in the wake-up it sends the
+ * sender whose value it took, before it withdraws.
+ */
+static void
+test_try_send_offer_abandoned_by_leaving_receiver(void **state)
+{
+    (void)state;
+    lfc_chan *ch = lfc_chan_new(0, sizeof(int));
+    assert_non_null(ch);
+    struct lfc_test_async_opts opts = {offer_rescue, ch, NULL, 0};
+    struct offer_call rc = {ch, 0, &gate_a, &gate_b};
+    struct offer_call sc = {ch, 1, NULL, NULL};
+    struct offer_call tc = {ch, 2, NULL, NULL};
+    struct lfc_test_async r, s, t;
+
+    lfc_test_async_start_with(&r, offer_recv, &rc, &opts);
+    lfc_test_async_wait_parked(&r, "recv");
+    lfc_test_async_start_with(&s, offer_send, &sc, &opts);
+    lfc_test_async_wait_parked(&s, "send waiting for its receiver");
+    lfc_test_store_int(&gate_a.open, 1);
+    gate_await_held(&gate_b, "the receiver's wake-up of its sender");
+
+    lfc_test_async_start_with(&t, offer_try_send, &tc, &opts);
+    lfc_test_async_wait_parked(&t, "try_send waiting for its receiver");
+    lfc_test_store_int(&gate_b.open, 1);
+    assert_status(lfc_test_async_join(&r, "recv"), LFC_OK);
+    assert_int_equal(rc.value, 1);
+    assert_status(lfc_test_async_join(&s, "send"), LFC_OK);
+    /* Nobody else receives: the offer must be taken back. */
+    assert_status(lfc_test_async_join(&t, "try_send"), LFC_AGAIN);
+    int v = 0;
+    assert_status(lfc_try_recv(ch, &v), LFC_AGAIN);
+    lfc_chan_free(ch);
+}
+
 int
 main(void)
 {
@@ -670,6 +726,9 @@ main(void)
                                         spin_setup, spin_teardown),
         cmocka_unit_test_setup_teardown(
             test_try_send_offer_not_taken_by_try_recv, gate_setup,
+            gate_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_try_send_offer_abandoned_by_leaving_receiver, gate_setup,
             gate_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
