@@ -25,11 +25,15 @@
  * histories it must reject.
  *
  * Environment:
- *   LFC_LINCHECK_HISTORIES=n  histories of the lfchan run (default 20000,
+ *   LFC_LINCHECK_HISTORIES=n  histories of the lfchan run (default 30000,
  *                             times LFC_TEST_SCALE)
  *   LFC_LINCHECK_SEED=s       the run's seed (default: from the clock;
  *                             printed at the start). History i's program
  *                             comes from a seed derived from s and i.
+ *   LFC_LINCHECK_ATOMIC_SELECT=1  hold selects that complete nothing to
+ *                             Go's rule (all cases blocked at one instant)
+ *                             rather than lfchan's (each at its own; see
+ *                             lfc_lincheck.h): lfchan fails it.
  *   LFC_LINCHECK_PLAN=h       run only the program of history seed h (as
  *                             printed with a rejected history), every time:
  *                             the schedule differs run to run, so repeat it
@@ -64,7 +68,7 @@ enum {
     LIN_WORKERS = 4,            /* threads t0..t3 */
     LIN_CLOSER = LIN_WORKERS,   /* t4: the main thread's final close */
     LIN_PRINT_MAX = 3,          /* rejected histories printed per run */
-    LIN_DEFAULT_HISTORIES = 20000,
+    LIN_DEFAULT_HISTORIES = 30000,
 };
 
 /* ---- the implementations under test -------------------------------------
@@ -478,7 +482,8 @@ struct lin_stats {
     unsigned long histories, rejected;
     unsigned long per_cap[3];
     unsigned long effects[LFC_LIN_E_LEN + 1]; /* by effect kind */
-    unsigned long quiet_timeouts;             /* closes without quiet */
+    unsigned long stuck; /* histories where a call neither returned nor
+                          * slept (counted in rejected too) */
 };
 
 static struct lfc_lin_checker lin_checker; /* large: not on a stack */
@@ -513,10 +518,20 @@ lin_run_history(struct lin_runner *r, int impl, uint64_t run_seed,
     }
     pthread_barrier_wait(&r->start);
 
-    /* A worker in a blocking call that neither returns nor parks is
-     * spinning forever: count it (the close still ends the history). */
-    if (!lin_await_quiet(r, true))
-        st->quiet_timeouts++;
+    /* A worker that neither returns nor sleeps in a blocking call is
+     * stuck in a call that should not wait, or spins: it fails the
+     * history (the close still ends it, so the run goes on). */
+    bool stuck = !lin_await_quiet(r, true);
+    if (stuck && print) {
+        fprintf(stderr,
+                "lincheck: %s: a call neither returned nor slept for %.1f "
+                "s (a try that blocks, or a wait that spins); run seed %"
+                PRIu64 ", history %lu, LFC_LINCHECK_PLAN=%" PRIu64
+                ", before the final close:\n",
+                impl_names[impl], (double)LFC_TEST_STUCK_NS / 1e9, run_seed,
+                index, seed);
+        lfc_lin_print(stderr, &r->h, NULL);
+    }
     uint64_t closer_rng = 1;
     record_call(impl, r->ch, &r->h.ops[LIN_CLOSER][0], &closer_rng);
     if (!lin_await_quiet(r, false)) {
@@ -533,6 +548,11 @@ lin_run_history(struct lin_runner *r, int impl, uint64_t run_seed,
     r->ch = NULL;
 
     lin_count(st, &r->h);
+    if (stuck) {
+        st->stuck++;
+        st->rejected++;
+        return false;
+    }
     if (lfc_lin_check(&lin_checker, &r->h))
         return true;
     st->rejected++;
@@ -559,6 +579,8 @@ env_u64(const char *name, uint64_t dflt, bool *set)
 }
 
 static uint64_t lin_run_seed; /* main() picks it */
+/* LFC_LINCHECK_ATOMIC_SELECT: hold lfchan's selects to Go's rule. */
+static bool lin_atomic_select;
 
 static void
 lin_print_stats(const char *what, const struct lin_stats *st, double secs)
@@ -568,14 +590,13 @@ lin_print_stats(const char *what, const struct lin_stats *st, double secs)
             "lincheck: %s: %lu histories (cap 0/1/2: %lu/%lu/%lu) in %.1f "
             "s, %lu not linearizable; calls: send ok %lu closed %lu, recv "
             "ok %lu closed %lu, nothing done %lu, close ok %lu closed %lu, "
-            "len %lu; %lu closes before all were asleep; %lu search "
-            "steps\n",
+            "len %lu; %lu stuck; %lu search steps\n",
             what, st->histories, st->per_cap[0], st->per_cap[1],
             st->per_cap[2], secs, st->rejected, e[LFC_LIN_E_SEND_OK],
             e[LFC_LIN_E_SEND_CLOSED], e[LFC_LIN_E_RECV_OK],
             e[LFC_LIN_E_RECV_CLOSED], e[LFC_LIN_E_NONE],
             e[LFC_LIN_E_CLOSE_OK], e[LFC_LIN_E_CLOSE_CLOSED],
-            e[LFC_LIN_E_LEN], st->quiet_timeouts, lin_checker.steps);
+            e[LFC_LIN_E_LEN], st->stuck, lin_checker.steps);
 }
 
 /* ---- the checker on hand-written histories ------------------------------- */
@@ -853,6 +874,21 @@ test_lincheck_model_select(void **state)
 
     op->ret = 2;
     expect_verdict(false, "a select index out of range");
+
+    /* Full, then empty: each case of the select was blocked at some
+     * instant, never both at once. lfchan's rule accepts it, Go's (atomic)
+     * does not. */
+    hand_reset(1);
+    hand_op(0, LFC_LIN_SEND, 1, LFC_OK, 1, 2);
+    op = hand_op(1, LFC_LIN_TRY_SELECT, 0, LFC_AGAIN, 3, 8);
+    op->ncases = 2;
+    op->cases[0] = (struct lfc_lin_case){LFC_SEND, 2};
+    op->cases[1] = (struct lfc_lin_case){LFC_RECV, 0};
+    hand_op(2, LFC_LIN_RECV, 1, LFC_OK, 4, 5);
+    expect_verdict(true, "select: each case blocked at its own instant");
+    lin_checker.atomic_select = true;
+    expect_verdict(false, "select: no instant with both cases blocked");
+    lin_checker.atomic_select = false;
 }
 
 /* ---- the checker rejects broken channels ---------------------------------
@@ -931,6 +967,7 @@ test_lincheck_lfchan(void **state)
     int64_t t0 = lfc_now_ns();
 
     memset(&st, 0, sizeof(st));
+    lin_checker.atomic_select = lin_atomic_select;
     for (unsigned long i = 0; i < n; i++) {
         uint64_t seed = fixed_plan ? plan : lin_mix(lin_run_seed + i);
         lin_run_history(&lin_run, IMPL_LFCHAN, lin_run_seed, i, seed,
@@ -938,6 +975,7 @@ test_lincheck_lfchan(void **state)
         if (st.rejected >= LIN_PRINT_MAX)
             break;
     }
+    lin_checker.atomic_select = false;
     lin_print_stats("lfchan", &st, (double)(lfc_now_ns() - t0) / 1e9);
     if (st.rejected)
         fail_msg("%lu histories of lfchan are not linearizable (printed "
@@ -970,6 +1008,7 @@ main(void)
     if (getenv("LFC_TEST_SKIP") != NULL)
         cmocka_set_skip_filter(getenv("LFC_TEST_SKIP"));
     lin_run_seed = env_u64("LFC_LINCHECK_SEED", 0, &set);
+    lin_atomic_select = env_u64("LFC_LINCHECK_ATOMIC_SELECT", 0, NULL) != 0;
     if (!set)
         lin_run_seed = lin_mix((uint64_t)lfc_now_ns() ^ (uint64_t)getpid());
     fprintf(stderr, "lincheck: run seed LFC_LINCHECK_SEED=%" PRIu64 "\n",

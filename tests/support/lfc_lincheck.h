@@ -25,14 +25,19 @@
  *   recv CLOSED     closed and empty.
  *   close OK        open; closes. close CLOSED: closed already.
  *   len n           n values buffered (always 0 unbuffered).
- *   nothing done    (try_ LFC_AGAIN, _until LFC_TIMEDOUT): every case the
- *                   call had could not complete at that point: a send
- *                   case finds the channel open and full, a receive case
- *                   open and empty; unbuffered: open (whether a partner
- *                   was waiting is not part of the state; see below).
+ *   nothing done    (try_ LFC_AGAIN, _until LFC_TIMEDOUT): the call's
+ *                   case could not complete at that point: a send case
+ *                   finds the channel open and full, a receive case open
+ *                   and empty; unbuffered: open (whether a partner was
+ *                   waiting is not part of the state; see below).
  * A select completes exactly the case it reported, as the plain call of
- * that case would; one that completed none needs every case blocked at one
- * point. A rendezvous never pairs two non-blocking calls (try_send,
+ * that case would, at one point. One that completed none needs each of its
+ * cases blocked at a point of its own in the call's interval, not all at
+ * one point: lfchan's select tries its cases one after the other (see
+ * select.c) and does not promise more, so a select of a send and a
+ * receive case on one buffered channel may fail although at every instant
+ * one of the two could complete. Go's select, which locks its channels,
+ * is atomic; lfc_lin_checker.atomic_select asks for that. A rendezvous never pairs two non-blocking calls (try_send,
  * try_recv, try_select): a try succeeds on an unbuffered channel only
  * against a peer that waits (chan.h), and a select never with itself.
  *
@@ -279,6 +284,9 @@ lfc_lin_effect_of(const struct lfc_lin_op *op)
  * sequential channel's state after them. */
 struct lfc_lin_conf {
     uint8_t done[LFC_LIN_MAX_THREADS];
+    /* The cases of thread t's next op placed so far (a select that
+     * completed nothing, placed case by case). */
+    uint8_t cases[LFC_LIN_MAX_THREADS];
     uint8_t buf[LFC_LIN_MAX_CAP]; /* oldest first */
     uint8_t len;
     uint8_t closed;
@@ -301,6 +309,7 @@ struct lfc_lin_checker {
     struct lfc_lin_conf best;
     int best_placed;
     unsigned long steps; /* configurations explored, all searches */
+    bool atomic_select;  /* a select that did nothing: all cases at once */
     char why[256];       /* the verdict's reason when rejected */
 };
 
@@ -314,6 +323,8 @@ lfc_lin_pack(const struct lfc_lin_conf *c)
         k |= (uint64_t)c->buf[i] << (16 + 6 * i);
     k |= (uint64_t)c->len << 40;
     k |= (uint64_t)c->closed << 43;
+    for (int t = 0; t < LFC_LIN_MAX_THREADS; t++)
+        k |= (uint64_t)c->cases[t] << (44 + 2 * t);
     return k;
 }
 
@@ -375,20 +386,55 @@ lfc_lin_minimal(const struct lfc_lin_checker *ck, const struct lfc_lin_conf *c,
     return true;
 }
 
+/* Whether a case of direction dir could not complete in state c. */
+static inline bool
+lfc_lin_case_blocked(const struct lfc_lin_checker *ck,
+                     const struct lfc_lin_conf *c, int dir)
+{
+    if (c->closed)
+        return false; /* it completes, with LFC_CLOSED or a value */
+    if (ck->h->cap == 0)
+        return true; /* open: no partner is in the state; see the top */
+    return dir == LFC_SEND ? c->len == ck->h->cap : c->len == 0;
+}
+
 /* Whether every case of op is blocked in state c ("nothing done"). */
 static inline bool
 lfc_lin_blocked(const struct lfc_lin_checker *ck, const struct lfc_lin_conf *c,
                 const struct lfc_lin_op *op)
 {
-    if (c->closed)
-        return false; /* every case completes, with LFC_CLOSED or a value */
     for (int i = 0; i < op->ncases; i++) {
-        if (ck->h->cap == 0)
-            continue; /* open: no partner is in the state; see the top */
-        if (op->cases[i].dir == LFC_SEND && c->len < ck->h->cap)
+        if (!lfc_lin_case_blocked(ck, c, op->cases[i].dir))
             return false;
-        if (op->cases[i].dir == LFC_RECV && c->len > 0)
-            return false;
+    }
+    return true;
+}
+
+/* Whether thread t's next op is a select that did nothing and is placed
+ * case by case. */
+static inline bool
+lfc_lin_by_case(const struct lfc_lin_checker *ck, const struct lfc_lin_conf *c,
+                int t)
+{
+    return !ck->atomic_select && ck->eff[t][c->done[t]].kind ==
+                                     LFC_LIN_E_NONE &&
+           ck->h->ops[t][c->done[t]].ncases > 1;
+}
+
+/* Place case i of thread t's next op (a select that did nothing) in *c if
+ * it is blocked there; the op is placed with its last case. */
+static inline bool
+lfc_lin_step_case(const struct lfc_lin_checker *ck, struct lfc_lin_conf *c,
+                  int t, int i)
+{
+    const struct lfc_lin_op *op = lfc_lin_op_at(ck, t, c->done[t]);
+    if ((c->cases[t] >> i) & 1 ||
+        !lfc_lin_case_blocked(ck, c, op->cases[i].dir))
+        return false;
+    c->cases[t] |= (uint8_t)(1u << i);
+    if (c->cases[t] == (1u << op->ncases) - 1) {
+        c->cases[t] = 0;
+        c->done[t]++;
     }
     return true;
 }
@@ -507,6 +553,16 @@ lfc_lin_search(struct lfc_lin_checker *ck, const struct lfc_lin_conf *c,
     for (int t = 0; t < ck->h->nthreads; t++) {
         if (c->done[t] >= ck->h->nops[t] || !lfc_lin_minimal(ck, c, t))
             continue;
+        if (lfc_lin_by_case(ck, c, t)) {
+            int n = lfc_lin_op_at(ck, t, c->done[t])->ncases;
+            for (int i = 0; i < n; i++) {
+                struct lfc_lin_conf next = *c;
+                if (lfc_lin_step_case(ck, &next, t, i) &&
+                    lfc_lin_search(ck, &next, total))
+                    return true;
+            }
+            continue;
+        }
         struct lfc_lin_conf next = *c;
         if (lfc_lin_step(ck, &next, t) && lfc_lin_search(ck, &next, total))
             return true;
