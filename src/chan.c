@@ -397,9 +397,10 @@ ring_try_recv(lfc_chan *ch, void *out, uint64_t *pos, bool waits)
              * is copying its value in, so the channel is not empty. Wait
              * for it (linearizable try; crossbeam does the same). On an
              * unbuffered channel that is an offer still being made: no
-             * sender is waiting yet, so nothing is ready. */
+             * sender is waiting yet, so nothing is ready, and after close
+             * nothing will be (its sender takes it back). */
             if (ch->unbuffered)
-                return LFC_AGAIN;
+                return (tail & ch->mark) ? LFC_CLOSED : LFC_AGAIN;
             wait_for_peer(&peer_polls);
             /* ORDER rlx: a fresh guess, validated as the first one. */
             head = lfc_load_rlx_u64(&ch->head);

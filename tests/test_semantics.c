@@ -21,7 +21,10 @@
  *     1,000);
  *   - the same test: lfc_try_send committed to a receiver that had just
  *     taken another value and was leaving, and then blocked until close
- *     (2 histories in 3,000 of one program).
+ *     (2 histories in 3,000 of one program);
+ *   - the same test, under LFC_DEBUG_YIELD: lfc_try_recv on an unbuffered
+ *     channel said LFC_AGAIN after close had returned, while a sender that
+ *     had claimed the slot before close was still copying its value in.
  */
 #define _GNU_SOURCE
 
@@ -520,6 +523,65 @@ test_spin_limit_respects_sem_deadline(void **state)
     lfc_sem_free(s);
 }
 
+/* ---- close while an unbuffered offer is being copied in -------------------
+ *
+ * A sender that claimed the slot before close and is still copying its
+ * value (a large one, to widen the window) must not make receives that
+ * start after close returned see anything but LFC_CLOSED.
+ */
+enum { BIG_ELEM = 1 << 20 };
+
+struct big_send {
+    lfc_chan *ch;
+    unsigned char *value;
+    int started; /* atomic */
+    int done;    /* atomic */
+    int status;
+};
+
+static void *
+big_sender(void *p)
+{
+    struct big_send *a = p;
+    lfc_test_store_int(&a->started, 1);
+    a->status = lfc_send(a->ch, a->value);
+    lfc_test_store_int(&a->done, 1);
+    return NULL;
+}
+
+static void
+test_close_during_offer_copy_then_closed(void **state)
+{
+    (void)state;
+    long runs = lfc_test_scaled(300, 50);
+    unsigned char *buf = calloc(1, BIG_ELEM);
+    assert_non_null(buf);
+    uint64_t rng = 0x2545f4914f6cdd1dull;
+    for (long i = 0; i < runs; i++) {
+        lfc_chan *ch = lfc_chan_new(0, BIG_ELEM);
+        assert_non_null(ch);
+        struct big_send a = {ch, buf, 0, 0, 1};
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, big_sender, &a), 0);
+        /* Woken by nothing: polls the flag the sender sets first. */
+        while (!lfc_test_load_int(&a.started))
+            sched_yield();
+        /* Close at a varying point of the sender's claim and copy. */
+        for (uint64_t k = lfc_test_xorshift64(&rng) % 20000; k > 0; k--)
+            __asm__ volatile("" ::: "memory");
+        assert_status(lfc_close(ch), LFC_OK);
+        /* Woken by nothing: receives until the sender has returned. */
+        do {
+            assert_status(lfc_try_recv(ch, buf), LFC_CLOSED);
+            assert_status(lfc_recv_until(ch, buf, 0), LFC_CLOSED);
+        } while (!lfc_test_load_int(&a.done));
+        pthread_join(th, NULL);
+        assert_status(a.status, LFC_CLOSED);
+        lfc_chan_free(ch);
+    }
+    free(buf);
+}
+
 /* ---- lfc_try_send's offer on an unbuffered channel ------------------------
  *
  * The window: lfc_try_send has offered its value for a receiver parked in
@@ -724,6 +786,7 @@ main(void)
             spin_teardown),
         cmocka_unit_test_setup_teardown(test_spin_limit_respects_sem_deadline,
                                         spin_setup, spin_teardown),
+        cmocka_unit_test(test_close_during_offer_copy_then_closed),
         cmocka_unit_test_setup_teardown(
             test_try_send_offer_not_taken_by_try_recv, gate_setup,
             gate_teardown),
