@@ -61,19 +61,21 @@
  * sender waits for it to finish copying (a bounded wait) and succeeds.
  *
  * lfc_try_send on an unbuffered channel must succeed only if a receiver is
- * waiting. It offers only if a receiver has announced itself on rx_ec, and
- * after offering (seqcst fence) checks again: a receiver counted there has
- * committed to one more try() before it leaves (park.c: withdraw, then a
- * last try on timeout), so the offer will normally be taken without any
- * further action of ours; if none is counted any more, it retracts and
- * returns LFC_AGAIN. The exception is a receiver whose try() has just
- * taken another value and has not withdrawn yet: it leaves without seeing
- * the offer, so while it waits for the taker lfc_try_send rechecks that a
- * receiver is still counted, and retracts once none is. Only a receive that waits may take such an offer: its
- * position is noted in try_offer before the stamp publishes it, and
- * lfc_try_recv (so select's passes too) leaves it alone, as two calls
- * that never wait never meet in Go (tests/test_lincheck.c found
- * lfc_try_recv taking it from under the parked receiver).
+ * waiting. It offers only if a plain receiver has announced itself on
+ * rx_ec, and after offering (seqcst fence) checks again: a receiver
+ * counted there has committed to one more try() before it leaves (park.c:
+ * withdraw, then a last try on timeout). Its wake goes to a plain receiver
+ * only (lfc__ec_wake_plain): only a receive that waits may take this offer.
+ * Its position is noted in try_offer before the stamp publishes it, and
+ * lfc_try_recv and select's passes leave it alone, since two calls that
+ * never wait never meet in Go (tests/test_lincheck.c found lfc_try_recv
+ * taking it from under the parked receiver); so a wake-one spent on a
+ * selector would be lost. A counted receiver may still leave without
+ * taking it: its try() took another value just before, and it had not
+ * withdrawn yet. So lfc_try_send waits on ack_ec for "taken, or closed, or
+ * no plain receiver counted", and retracts (LFC_AGAIN) in the last case;
+ * a receive that was counted on an unbuffered channel signals ack_ec after
+ * its withdraw, which is the write that can make that condition true.
  *
  * Select (select.c) waits on rx_ec and tx_ec like any waiter, with nodes
  * instead of a futex sleep on seq, so the signals above reach it. On an
@@ -218,9 +220,6 @@ pos_diff(uint64_t a, uint64_t b)
 
 enum {
     PEER_SPINS = 64, /* polls for a peer mid-copy before yielding */
-    /* lfc_try_send's wait for its receiver rechecks that one is still
-     * counted this often (see try_offer_ack_try). */
-    TRY_OFFER_SLICE_NS = 50000,
     TRY_OFFER_WITHDRAWN = 1, /* try_offer_ack_try: retracted, not a status */
     /* Stamp of an unbuffered offer at p that a receiver refused because
      * the channel was closed: neither full (p + 1) nor freed
@@ -612,22 +611,21 @@ unbuf_send(lfc_chan *ch, const void *elem, int64_t deadline_ns)
 /*
  * lfc_try_send's wait for a receiver to take its offer: LFC_OK once taken;
  * LFC_CLOSED as in ack_try(); TRY_OFFER_WITHDRAWN once no plain receiver
- * is counted on rx_ec any more and we took the offer back. A receiver
- * counted when we committed normally takes it, but one whose try() has
- * just taken another value is still counted until it withdraws, and then
- * leaves without trying again (test_lincheck found try_send blocked until
- * close by such a receiver); once none is counted, none is waiting, and
- * the call fails as if it had found none.
+ * is counted on rx_ec any more and we took the offer back (see "lfc_try_send
+ * on an unbuffered channel" above).
  */
 static int
 try_offer_ack_try(void *arg)
 {
     struct ack_op *op = arg;
     int r = ack_try(op);
+    /* The waiters load comes after our announce on ack_ec and its fence
+     * (in lfc__ec_wait), pairing with a leaving receiver's withdraw, fence,
+     * and ack_ec load (unbuf_recv_left): one of us sees the other. */
     if (r != LFC_AGAIN || lfc__ec_has_plain_waiters(&op->ch->rx_ec))
         return r;
-    /* A hint is enough: the head CAS in unbuf_retract() decides between
-     * us and a receiver that comes for the offer now. */
+    /* The head CAS in unbuf_retract() decides between us and a receiver
+     * that comes for the offer now. */
     return unbuf_retract(op->ch, op->pos) ? TRY_OFFER_WITHDRAWN : LFC_AGAIN;
 }
 
@@ -635,17 +633,26 @@ static int
 unbuf_await_try_offer(lfc_chan *ch, uint64_t pos)
 {
     struct ack_op op = {ch, pos};
-    int r;
-    /* Woken by the receiver's free (after_free broadcasts ack_ec) or by
-     * close; and at the end of each slice, since a receiver that leaves
-     * (withdraws) wakes nobody. Bounded: a receiver counted after our
-     * offer was published tries, and sees it, before it sleeps. */
-    do {
-        r = lfc__ec_wait(&ch->ack_ec, &ch->tx_spin, &ch->rx_spin,
-                         try_offer_ack_try, &op,
-                         lfc__now_ns() + TRY_OFFER_SLICE_NS);
-    } while (r == LFC_TIMEDOUT);
+    /* Woken by the taker's free (after_free broadcasts ack_ec), by close,
+     * or by a counted receiver that left (unbuf_recv_left). Bounded: the
+     * receivers counted when we committed each take it or leave. */
+    int r = lfc__ec_wait(&ch->ack_ec, &ch->tx_spin, &ch->rx_spin,
+                         try_offer_ack_try, &op, INT64_MAX);
     return r == TRY_OFFER_WITHDRAWN ? LFC_AGAIN : r;
+}
+
+/*
+ * A receive on an unbuffered channel that was counted on rx_ec has left
+ * (withdrawn): a lfc_try_send that counted it may be waiting for it.
+ */
+static void
+unbuf_recv_left(lfc_chan *ch)
+{
+    /* ORDER seqcst: our withdraw (a seqcst RMW) before the ack_ec waiters
+     * load (store→load); pairs with try_offer_ack_try()'s announce, fence
+     * and rx_ec waiters load. */
+    lfc_fence_seqcst();
+    lfc__ec_broadcast_fenced(&ch->ack_ec, &ch->rx_spin);
 }
 
 static int
@@ -675,7 +682,7 @@ unbuf_try_send(lfc_chan *ch, const void *elem)
      * lfc__ec_wait(): if we still count it, it will see our offer. */
     lfc_fence_seqcst();
     if (lfc__ec_has_plain_waiters(&ch->rx_ec)) {
-        lfc__ec_signal_fenced(&ch->rx_ec, &ch->tx_spin);
+        lfc__ec_wake_plain(&ch->rx_ec, &ch->tx_spin);
     } else if (unbuf_retract(ch, pos)) {
         return LFC_AGAIN; /* every receiver left before seeing it */
     }
@@ -1079,8 +1086,16 @@ lfc_recv_until(lfc_chan *ch, void *out, int64_t deadline_ns)
     int r = recv_try(&op);
     if (lfc_likely(r != LFC_AGAIN))
         return r;
-    return lfc__ec_wait(&ch->rx_ec, &ch->rx_spin, &ch->tx_spin, recv_try, &op,
-                        deadline_ns);
+    if (!ch->unbuffered) {
+        return lfc__ec_wait(&ch->rx_ec, &ch->rx_spin, &ch->tx_spin, recv_try,
+                            &op, deadline_ns);
+    }
+    bool counted;
+    r = lfc__ec_wait_noting(&ch->rx_ec, &ch->rx_spin, &ch->tx_spin, recv_try,
+                            &op, deadline_ns, &counted);
+    if (counted)
+        unbuf_recv_left(ch);
+    return r;
 }
 
 int
