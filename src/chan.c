@@ -61,12 +61,21 @@
  * sender waits for it to finish copying (a bounded wait) and succeeds.
  *
  * lfc_try_send on an unbuffered channel must succeed only if a receiver is
- * waiting. It offers only if a receiver has announced itself on rx_ec, and
- * after offering (seqcst fence) checks again: a receiver counted there has
- * committed to one more try() before it leaves (park.c: withdraw, then a
- * last try on timeout), so the offer will be taken without any further
- * action of ours; if none is counted any more, it retracts and returns
- * LFC_AGAIN.
+ * waiting. It offers only if a plain receiver has announced itself on
+ * rx_ec, and after offering (seqcst fence) checks again: a receiver
+ * counted there has committed to one more try() before it leaves (park.c:
+ * withdraw, then a last try on timeout). Its wake goes to a plain receiver
+ * only (lfc__ec_wake_plain): only a receive that waits may take this offer.
+ * Its position is noted in try_offer before the stamp publishes it, and
+ * lfc_try_recv and select's passes leave it alone, since two calls that
+ * never wait never meet in Go (tests/test_lincheck.c found lfc_try_recv
+ * taking it from under the parked receiver); so a wake-one spent on a
+ * selector would be lost. A counted receiver may still leave without
+ * taking it: its try() took another value just before, and it had not
+ * withdrawn yet. So lfc_try_send waits on ack_ec for "taken, or closed, or
+ * no plain receiver counted", and retracts (LFC_AGAIN) in the last case;
+ * a receive that was counted on an unbuffered channel signals ack_ec after
+ * its withdraw, which is the write that can make that condition true.
  *
  * Select (select.c) waits on rx_ec and tx_ec like any waiter, with nodes
  * instead of a futex sleep on seq, so the signals above reach it. On an
@@ -89,6 +98,7 @@
  *   | field        | written by                         | read by | order  |
  *   |--------------|------------------------------------|---------|--------|
  *   | tail         | senders (CAS), close (seqcst RMW)  | all     | rlx/acq|
+ *   | try_offer    | lfc_try_send, unbuffered           | rx      | stamp  |
  *   | head         | receivers, retracting senders (CAS)| all     | rlx    |
  *   | slot stamp   | claimer of the position            | both    | rel/acq|
  *   | slot payload | claimer of the position (plain)    | other   | stamp  |
@@ -150,6 +160,10 @@ struct lfc_chan {
     /* Senders' line. */
     LFC_CACHE_ALIGNED uint64_t tail; /* senders (CAS), lfc_close (RMW) */
     struct lfc_spin tx_spin;         /* waiting senders */
+    /* Unbuffered: the position of lfc_try_send's latest offer (written by
+     * it, before the stamp store that publishes the offer); mark, never a
+     * position, until the first. */
+    uint64_t try_offer;
 
     /* Receivers' line. */
     LFC_CACHE_ALIGNED uint64_t head; /* receivers, retracting senders (CAS) */
@@ -206,6 +220,7 @@ pos_diff(uint64_t a, uint64_t b)
 
 enum {
     PEER_SPINS = 64, /* polls for a peer mid-copy before yielding */
+    TRY_OFFER_WITHDRAWN = 1, /* try_offer_ack_try: retracted, not a status */
     /* Stamp of an unbuffered offer at p that a receiver refused because
      * the channel was closed: neither full (p + 1) nor freed
      * (p + one_lap, and one_lap >= 4). */
@@ -258,9 +273,11 @@ unbuf_closed_refuse(lfc_chan *ch, uint64_t p)
     return true;
 }
 
-/* Try to enqueue; on LFC_OK *pos is the position used. Never blocks. */
+/* Try to enqueue; on LFC_OK *pos is the position used. Never blocks.
+ * try_offer: lfc_try_send's offer on an unbuffered channel (see
+ * try_offer in struct lfc_chan). */
 static int
-ring_try_send(lfc_chan *ch, const void *elem, uint64_t *pos)
+ring_try_send(lfc_chan *ch, const void *elem, uint64_t *pos, bool try_offer)
 {
     uint32_t peer_polls = 0;
     /* ORDER rlx: a starting guess; the CAS below validates it. */
@@ -280,6 +297,11 @@ ring_try_send(lfc_chan *ch, const void *elem, uint64_t *pos)
              * ordered by the slot's stamp (acq above, rel below). */
             if (lfc_cas_rlx_u64(&ch->tail, &tail, next_pos(ch, tail))) {
                 LFC_DEBUG_YIELD_POINT();
+                if (try_offer) {
+                    /* ORDER rlx: published with the payload by the rel
+                     * stamp store below. */
+                    lfc_store_rlx_u64(&ch->try_offer, tail);
+                }
                 if (ch->elem_size)
                     memcpy(slot_data(stamp), elem, ch->elem_size);
                 /* ORDER rel: publishes the payload; pairs with the acq
@@ -311,10 +333,26 @@ ring_try_send(lfc_chan *ch, const void *elem, uint64_t *pos)
     }
 }
 
+/*
+ * An unbuffered receive that does not wait (waits false) found lfc_try_send's
+ * offer at head: it must not take it, so for it no sender is waiting.
+ */
+static bool
+unbuf_try_offer_at(lfc_chan *ch, uint64_t head, bool waits)
+{
+    if (!ch->unbuffered || waits)
+        return false;
+    /* ORDER rlx: written before the rel stamp store our caller's acq load
+     * saw; a later offer's position means head has moved on, and the
+     * caller's CAS from head fails. */
+    return lfc_load_rlx_u64(&ch->try_offer) == head;
+}
+
 /* Try to dequeue into out; on LFC_OK *pos is the position used. Never
- * blocks. */
+ * blocks. waits: the caller is a receive that waits (lfc_recv, _until),
+ * which may take lfc_try_send's offer on an unbuffered channel. */
 static int
-ring_try_recv(lfc_chan *ch, void *out, uint64_t *pos)
+ring_try_recv(lfc_chan *ch, void *out, uint64_t *pos, bool waits)
 {
     uint32_t peer_polls = 0;
     /* ORDER rlx: a starting guess; the CAS below validates it. */
@@ -327,7 +365,11 @@ ring_try_recv(lfc_chan *ch, void *out, uint64_t *pos)
         uint64_t s = lfc_load_acq_u64(stamp);
         int64_t d = pos_diff(s, head + 1);
 
-        if (d == 0) {
+        if (d == 0 && unbuf_try_offer_at(ch, head, waits)) {
+            /* ORDER acq: pairs with the seqcst RMW in lfc_close(). */
+            return (lfc_load_acq_u64(&ch->tail) & ch->mark) ? LFC_CLOSED
+                                                             : LFC_AGAIN;
+        } else if (d == 0) {
             /* ORDER rlx: only claims position `head`; the payload is
              * ordered by the slot's stamp. */
             if (lfc_cas_rlx_u64(&ch->head, &head, next_pos(ch, head))) {
@@ -354,9 +396,10 @@ ring_try_recv(lfc_chan *ch, void *out, uint64_t *pos)
              * is copying its value in, so the channel is not empty. Wait
              * for it (linearizable try; crossbeam does the same). On an
              * unbuffered channel that is an offer still being made: no
-             * sender is waiting yet, so nothing is ready. */
+             * sender is waiting yet, so nothing is ready, and after close
+             * nothing will be (its sender takes it back). */
             if (ch->unbuffered)
-                return LFC_AGAIN;
+                return (tail & ch->mark) ? LFC_CLOSED : LFC_AGAIN;
             wait_for_peer(&peer_polls);
             /* ORDER rlx: a fresh guess, validated as the first one. */
             head = lfc_load_rlx_u64(&ch->head);
@@ -452,7 +495,7 @@ static int
 send_try(void *arg)
 {
     struct send_op *op = arg;
-    int r = ring_try_send(op->ch, op->elem, &op->pos);
+    int r = ring_try_send(op->ch, op->elem, &op->pos, false);
     if (r == LFC_OK)
         after_send(op->ch, op->pos);
     return r;
@@ -461,6 +504,7 @@ send_try(void *arg)
 struct recv_op {
     lfc_chan *ch;
     void *out;
+    bool waits; /* lfc_recv, lfc_recv_until: see ring_try_recv() */
 };
 
 static int unbuf_handoff(lfc_chan *ch, int dir, void *val);
@@ -470,7 +514,7 @@ recv_try(void *arg)
 {
     struct recv_op *op = arg;
     uint64_t pos;
-    int r = ring_try_recv(op->ch, op->out, &pos);
+    int r = ring_try_recv(op->ch, op->out, &pos, op->waits);
     if (r == LFC_OK)
         after_free(op->ch, pos);
     else if (r == LFC_AGAIN && op->ch->unbuffered)
@@ -564,6 +608,53 @@ unbuf_send(lfc_chan *ch, const void *elem, int64_t deadline_ns)
     return unbuf_await_taken(ch, op.pos, deadline_ns);
 }
 
+/*
+ * lfc_try_send's wait for a receiver to take its offer: LFC_OK once taken;
+ * LFC_CLOSED as in ack_try(); TRY_OFFER_WITHDRAWN once no plain receiver
+ * is counted on rx_ec any more and we took the offer back (see "lfc_try_send
+ * on an unbuffered channel" above).
+ */
+static int
+try_offer_ack_try(void *arg)
+{
+    struct ack_op *op = arg;
+    int r = ack_try(op);
+    /* The waiters load comes after our announce on ack_ec and its fence
+     * (in lfc__ec_wait), pairing with a leaving receiver's withdraw, fence,
+     * and ack_ec load (unbuf_recv_left): one of us sees the other. */
+    if (r != LFC_AGAIN || lfc__ec_has_plain_waiters(&op->ch->rx_ec))
+        return r;
+    /* The head CAS in unbuf_retract() decides between us and a receiver
+     * that comes for the offer now. */
+    return unbuf_retract(op->ch, op->pos) ? TRY_OFFER_WITHDRAWN : LFC_AGAIN;
+}
+
+static int
+unbuf_await_try_offer(lfc_chan *ch, uint64_t pos)
+{
+    struct ack_op op = {ch, pos};
+    /* Woken by the taker's free (after_free broadcasts ack_ec), by close,
+     * or by a counted receiver that left (unbuf_recv_left). Bounded: the
+     * receivers counted when we committed each take it or leave. */
+    int r = lfc__ec_wait(&ch->ack_ec, &ch->tx_spin, &ch->rx_spin,
+                         try_offer_ack_try, &op, INT64_MAX);
+    return r == TRY_OFFER_WITHDRAWN ? LFC_AGAIN : r;
+}
+
+/*
+ * A receive on an unbuffered channel that was counted on rx_ec has left
+ * (withdrawn): a lfc_try_send that counted it may be waiting for it.
+ */
+static void
+unbuf_recv_left(lfc_chan *ch)
+{
+    /* ORDER seqcst: our withdraw (a seqcst RMW) before the ack_ec waiters
+     * load (store→load); pairs with try_offer_ack_try()'s announce, fence
+     * and rx_ec waiters load. */
+    lfc_fence_seqcst();
+    lfc__ec_broadcast_fenced(&ch->ack_ec, &ch->rx_spin);
+}
+
 static int
 unbuf_try_send(lfc_chan *ch, const void *elem)
 {
@@ -583,7 +674,7 @@ unbuf_try_send(lfc_chan *ch, const void *elem)
         return (lfc_load_acq_u64(&ch->tail) & ch->mark) ? LFC_CLOSED
                                                         : LFC_AGAIN;
     }
-    r = ring_try_send(ch, elem, &pos);
+    r = ring_try_send(ch, elem, &pos, true);
     if (r != LFC_OK)
         return r;
     /* ORDER seqcst: our offer (stamp store) before the waiters load
@@ -591,12 +682,11 @@ unbuf_try_send(lfc_chan *ch, const void *elem)
      * lfc__ec_wait(): if we still count it, it will see our offer. */
     lfc_fence_seqcst();
     if (lfc__ec_has_plain_waiters(&ch->rx_ec)) {
-        lfc__ec_signal_fenced(&ch->rx_ec, &ch->tx_spin);
+        lfc__ec_wake_plain(&ch->rx_ec, &ch->tx_spin);
     } else if (unbuf_retract(ch, pos)) {
         return LFC_AGAIN; /* every receiver left before seeing it */
     }
-    /* Committed: a counted receiver will take it (or one already has). */
-    return unbuf_await_taken(ch, pos, INT64_MAX);
+    return unbuf_await_try_offer(ch, pos);
 }
 
 /* ---- selecting threads (select.c) ------------------------------------ */
@@ -672,8 +762,10 @@ lfc__chan_ready(lfc_chan *ch, int dir, const struct lfc__selector *self)
         uint64_t head = lfc_load_rlx_u64(&ch->head);
         /* ORDER acq: as in ring_try_recv(). */
         uint64_t s = lfc_load_acq_u64(slot_stamp(ch, head));
-        if (pos_diff(s, head + 1) >= 0)
-            return true; /* a value (or a stale head: things moved) */
+        if (pos_diff(s, head + 1) > 0)
+            return true; /* a stale head: things moved */
+        if (s == head + 1 && !unbuf_try_offer_at(ch, head, false))
+            return true; /* a value, or an offer a select may take */
         /* ORDER acq: pairs with the seqcst RMW in lfc_close(). */
         uint64_t tail = lfc_load_acq_u64(&ch->tail);
         if ((tail & ch->mark) && (tail & ~ch->mark) == head)
@@ -755,6 +847,7 @@ chan_init(lfc_chan *ch, size_t capacity, size_t elem_size, uint64_t start_lap)
     ch->cap = capacity;
     ch->elem_size = elem_size;
     ch->unbuffered = capacity == 0;
+    ch->try_offer = ch->mark; /* no offer yet */
     ch->refs = 1; /* the caller's */
 
     uint64_t start = start_lap * ch->one_lap; /* wraps: fine, see above */
@@ -980,7 +1073,7 @@ lfc_try_recv(lfc_chan *ch, void *out)
 {
     if (bad_args(ch, out))
         return LFC_EINVAL;
-    struct recv_op op = {ch, out};
+    struct recv_op op = {ch, out, false};
     return recv_try(&op);
 }
 
@@ -989,12 +1082,20 @@ lfc_recv_until(lfc_chan *ch, void *out, int64_t deadline_ns)
 {
     if (bad_args(ch, out))
         return LFC_EINVAL;
-    struct recv_op op = {ch, out};
+    struct recv_op op = {ch, out, true};
     int r = recv_try(&op);
     if (lfc_likely(r != LFC_AGAIN))
         return r;
-    return lfc__ec_wait(&ch->rx_ec, &ch->rx_spin, &ch->tx_spin, recv_try, &op,
-                        deadline_ns);
+    if (!ch->unbuffered) {
+        return lfc__ec_wait(&ch->rx_ec, &ch->rx_spin, &ch->tx_spin, recv_try,
+                            &op, deadline_ns);
+    }
+    bool counted;
+    r = lfc__ec_wait_noting(&ch->rx_ec, &ch->rx_spin, &ch->tx_spin, recv_try,
+                            &op, deadline_ns, &counted);
+    if (counted)
+        unbuf_recv_left(ch);
+    return r;
 }
 
 int

@@ -104,6 +104,17 @@ int lfc__ec_wait(struct lfc_ec *ec, struct lfc_spin *spin,
                  int64_t deadline_ns) LFC_INTERNAL;
 
 /*
+ * As lfc__ec_wait(); *announced is set to whether the caller was counted in
+ * ec->waiters at some point of the wait (it parked, or was about to). A
+ * waiter whose leaving can matter to a waker that counted it (lfc_try_send
+ * on an unbuffered channel) uses it to signal that waker after it left.
+ */
+int lfc__ec_wait_noting(struct lfc_ec *ec, struct lfc_spin *spin,
+                        const struct lfc_spin *partner, lfc__try_fn try_fn,
+                        void *arg, int64_t deadline_ns,
+                        bool *announced) LFC_INTERNAL;
+
+/*
  * Slow part of signal/broadcast: bump seq and wake; out of line. waker (may
  * be NULL) is the waking thread's own side: its CPU is recorded there, so
  * the woken thread can tell whether its partner shares its CPU.
@@ -127,6 +138,15 @@ lfc__ec_signal_fenced(struct lfc_ec *ec, struct lfc_spin *waker)
     if (lfc_unlikely(lfc_load_rlx_u64(&ec->waiters) != 0))
         lfc__ec_wake(ec, 1, waker);
 }
+
+/*
+ * As lfc__ec_signal_fenced(), but wakes one plain waiter (lfc__ec_wait)
+ * and never a selector: for an event only plain waiters may take (an
+ * unbuffered lfc_try_send's offer), a wake-one spent on a selector would
+ * be lost. The caller has fenced.
+ */
+void lfc__ec_wake_plain(struct lfc_ec *ec,
+                        struct lfc_spin *waker) LFC_INTERNAL;
 
 /* As lfc__ec_signal_fenced(), but wakes every announced waiter. */
 static inline void

@@ -488,18 +488,10 @@ lfc__sel_park(struct lfc__selector *sel, int64_t deadline_ns)
     }
 }
 
-void
-lfc__ec_wake(struct lfc_ec *ec, int n, struct lfc_spin *waker)
+/* Bump seq and wake up to n plain waiters (the caller saw one counted). */
+static void
+ec_wake_plain(struct lfc_ec *ec, int n, struct lfc_spin *waker)
 {
-    /* ORDER rlx: read after the caller's seqcst fence (store→load with
-     * the waiters' seqcst announce RMWs), as in lfc__ec_signal_fenced(). */
-    uint64_t w = lfc_load_rlx_u64(&ec->waiters);
-    /* Selectors first: a wake-one that reaches one is spent. */
-    if ((w >> 32) != 0 && ec_notify_selectors(ec, n) != 0 && n == 1)
-        return;
-    if ((uint32_t)w == 0)
-        return; /* no plain waiter had announced before our fence */
-
     /* ORDER rlx: a starting guess, read after the caller's seqcst fence
      * (which the coalescing argument needs); the CAS validates it. */
     uint32_t s = lfc_load_rlx_u32(&ec->seq);
@@ -512,6 +504,28 @@ lfc__ec_wake(struct lfc_ec *ec, int n, struct lfc_spin *waker)
     if (waker)
         spin_note_cpu(waker, sched_getcpu());
     g_ops->wake(&ec->seq, n);
+}
+
+void
+lfc__ec_wake(struct lfc_ec *ec, int n, struct lfc_spin *waker)
+{
+    /* ORDER rlx: read after the caller's seqcst fence (store→load with
+     * the waiters' seqcst announce RMWs), as in lfc__ec_signal_fenced(). */
+    uint64_t w = lfc_load_rlx_u64(&ec->waiters);
+    /* Selectors first: a wake-one that reaches one is spent. */
+    if ((w >> 32) != 0 && ec_notify_selectors(ec, n) != 0 && n == 1)
+        return;
+    if ((uint32_t)w == 0)
+        return; /* no plain waiter had announced before our fence */
+    ec_wake_plain(ec, n, waker);
+}
+
+void
+lfc__ec_wake_plain(struct lfc_ec *ec, struct lfc_spin *waker)
+{
+    /* ORDER rlx: as in lfc__ec_wake(); read after the caller's fence. */
+    if ((uint32_t)lfc_load_rlx_u64(&ec->waiters) != 0)
+        ec_wake_plain(ec, 1, waker);
 }
 
 /*
@@ -544,6 +558,15 @@ lfc__ec_wait(struct lfc_ec *ec, struct lfc_spin *spin,
              const struct lfc_spin *partner, lfc__try_fn try_fn, void *arg,
              int64_t deadline_ns)
 {
+    return lfc__ec_wait_noting(ec, spin, partner, try_fn, arg, deadline_ns,
+                               NULL);
+}
+
+int
+lfc__ec_wait_noting(struct lfc_ec *ec, struct lfc_spin *spin,
+                    const struct lfc_spin *partner, lfc__try_fn try_fn,
+                    void *arg, int64_t deadline_ns, bool *announced)
+{
     int adaptive;
     uint32_t budget = spin_budget(spin, &adaptive);
     int yields = 0;
@@ -551,6 +574,8 @@ lfc__ec_wait(struct lfc_ec *ec, struct lfc_spin *spin,
     int64_t park_start = 0;
     int r;
 
+    if (announced)
+        *announced = false;
     if (adaptive && spin_same_cpu(spin, partner)) {
         budget = 0; /* the partner needs our CPU: yield it instead */
         yields = SPIN_YIELDS;
@@ -594,6 +619,8 @@ lfc__ec_wait(struct lfc_ec *ec, struct lfc_spin *spin,
     lfc_faa_seqcst_u64(&ec->waiters, 1);
     /* ORDER seqcst: see the announce above (SB pattern with fences). */
     lfc_fence_seqcst();
+    if (announced)
+        *announced = true;
 
     /* Park loop. Woken by lfc__ec_wake() (a signal or broadcast after a
      * publication), by the deadline, or spuriously; every return rechecks. */

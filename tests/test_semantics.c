@@ -14,7 +14,17 @@
  *   - close versus a blocked unbuffered sender: no rendezvous after close
  *     has returned (168 of 200 runs took the parked sender's value);
  *   - a fixed spin budget must not outlast a deadline (a 1 ms deadline took
- *     290 ms with lfc_spin_set_limit(10000000)).
+ *     290 ms with lfc_spin_set_limit(10000000));
+ *   - tests/test_lincheck.c: lfc_try_send's offer on an unbuffered channel,
+ *     made for a parked receiver, was taken by lfc_try_recv or
+ *     lfc_try_select (two calls that never wait met; about 1 history in
+ *     1,000);
+ *   - the same test: lfc_try_send committed to a receiver that had just
+ *     taken another value and was leaving, and then blocked until close
+ *     (2 histories in 3,000 of one program);
+ *   - the same test, under LFC_DEBUG_YIELD: lfc_try_recv on an unbuffered
+ *     channel said LFC_AGAIN after close had returned, while a sender that
+ *     had claimed the slot before close was still copying its value in.
  */
 #define _GNU_SOURCE
 
@@ -30,6 +40,7 @@
 
 #include "lfchan.h"
 #include "lfc_chan_internal.h"
+#include "lfc_test_async.h"
 #include "lfc_test_support.h"
 
 /* ---- linearizable try operations ------------------------------------ */
@@ -512,6 +523,245 @@ test_spin_limit_respects_sem_deadline(void **state)
     lfc_sem_free(s);
 }
 
+/* ---- close while an unbuffered offer is being copied in -------------------
+ *
+ * A sender that claimed the slot before close and is still copying its
+ * value (a large one, to widen the window) must not make receives that
+ * start after close returned see anything but LFC_CLOSED.
+ */
+enum { BIG_ELEM = 1 << 20 };
+
+struct big_send {
+    lfc_chan *ch;
+    unsigned char *value;
+    int started; /* atomic */
+    int done;    /* atomic */
+    int status;
+};
+
+static void *
+big_sender(void *p)
+{
+    struct big_send *a = p;
+    lfc_test_store_int(&a->started, 1);
+    a->status = lfc_send(a->ch, a->value);
+    lfc_test_store_int(&a->done, 1);
+    return NULL;
+}
+
+static void
+test_close_during_offer_copy_then_closed(void **state)
+{
+    (void)state;
+    long runs = lfc_test_scaled(300, 50);
+    unsigned char *buf = calloc(1, BIG_ELEM);
+    assert_non_null(buf);
+    uint64_t rng = 0x2545f4914f6cdd1dull;
+    for (long i = 0; i < runs; i++) {
+        lfc_chan *ch = lfc_chan_new(0, BIG_ELEM);
+        assert_non_null(ch);
+        struct big_send a = {ch, buf, 0, 0, 1};
+        pthread_t th;
+        assert_int_equal(pthread_create(&th, NULL, big_sender, &a), 0);
+        /* Woken by nothing: polls the flag the sender sets first. */
+        while (!lfc_test_load_int(&a.started))
+            sched_yield();
+        /* Close at a varying point of the sender's claim and copy. */
+        for (uint64_t k = lfc_test_xorshift64(&rng) % 20000; k > 0; k--)
+            __asm__ volatile("" ::: "memory");
+        assert_status(lfc_close(ch), LFC_OK);
+        /* Woken by nothing: receives until the sender has returned. */
+        do {
+            assert_status(lfc_try_recv(ch, buf), LFC_CLOSED);
+            assert_status(lfc_recv_until(ch, buf, 0), LFC_CLOSED);
+        } while (!lfc_test_load_int(&a.done));
+        pthread_join(th, NULL);
+        assert_status(a.status, LFC_CLOSED);
+        lfc_chan_free(ch);
+    }
+    free(buf);
+}
+
+/* ---- lfc_try_send's offer on an unbuffered channel ------------------------
+ *
+ * The window: lfc_try_send has offered its value for a receiver parked in
+ * lfc_recv, which has not run yet. Fake park ops hold chosen calls of a
+ * helper at a gate (a futex wait, which then returns as a spurious
+ * wake-up, or a futex wake) until the test opens it, so the window stays
+ * open for as long as the test needs.
+ */
+struct gate {
+    int open; /* the test lets the held call go on (atomic) */
+    int held; /* a call is held here (atomic) */
+};
+
+static struct gate gate_a, gate_b;
+static __thread struct gate *gate_of_wait; /* this thread's waits hold here */
+static __thread struct gate *gate_of_wake; /* this thread's wakes hold here */
+
+static void
+gate_hold(struct gate *g)
+{
+    lfc_test_store_int(&g->held, 1);
+    /* Woken by nothing: polls until the test opens the gate. */
+    while (!lfc_test_load_int(&g->open))
+        lfc_test_sleep_ns(100 * LFC_TEST_US);
+}
+
+static int
+gate_wait(uint32_t *word, uint32_t expected, int64_t deadline_ns)
+{
+    lfc_test_futex_note_asleep(word);
+    if (gate_of_wait) {
+        gate_hold(gate_of_wait);
+        return 0;
+    }
+    return lfc_test_futex_wait(word, expected, deadline_ns);
+}
+
+static void
+gate_wake(uint32_t *word, int n)
+{
+    if (gate_of_wake)
+        gate_hold(gate_of_wake);
+    lfc_test_futex_wake(word, n);
+}
+
+static const struct lfc__park_ops gate_ops = {gate_wait, gate_wake};
+
+static int
+gate_setup(void **state)
+{
+    (void)state;
+    memset(&gate_a, 0, sizeof(gate_a));
+    memset(&gate_b, 0, sizeof(gate_b));
+    lfc__park_set_ops(&gate_ops);
+    lfc_test_async_set_hooked(true);
+    return 0;
+}
+
+static int
+gate_teardown(void **state)
+{
+    (void)state;
+    lfc__park_set_ops(NULL);
+    lfc_test_async_set_hooked(false);
+    return 0;
+}
+
+struct offer_call {
+    lfc_chan *ch;
+    int value;            /* sent, or received */
+    struct gate *at_wait; /* the helper's futex waits hold here, or NULL */
+    struct gate *at_wake; /* the helper's futex wakes hold here, or NULL */
+};
+
+static int
+offer_recv(void *p)
+{
+    struct offer_call *c = p;
+    gate_of_wait = c->at_wait;
+    gate_of_wake = c->at_wake;
+    return lfc_recv(c->ch, &c->value);
+}
+
+static int
+offer_try_send(void *p)
+{
+    struct offer_call *c = p;
+    return lfc_try_send(c->ch, &c->value);
+}
+
+static int
+offer_send(void *p)
+{
+    struct offer_call *c = p;
+    return lfc_send(c->ch, &c->value);
+}
+
+static void
+gate_await_held(struct gate *g, const char *what)
+{
+    if (!lfc_test_wait_flag(&g->held, LFC_TEST_STUCK_NS))
+        fail_msg("%s never reached its gate", what);
+}
+
+static void
+offer_rescue(void *p)
+{
+    lfc_close(p);
+}
+
+/* A receiver parked in lfc_recv (held at gate_a), then lfc_try_send: its
+ * offer is for that receiver, and calls that never wait must leave it. */
+static void
+test_try_send_offer_not_taken_by_try_recv(void **state)
+{
+    (void)state;
+    lfc_chan *ch = lfc_chan_new(0, sizeof(int));
+    assert_non_null(ch);
+    struct lfc_test_async_opts opts = {offer_rescue, ch, NULL, 0};
+    struct offer_call rc = {ch, 0, &gate_a, NULL};
+    struct offer_call tc = {ch, 7, NULL, NULL};
+    struct lfc_test_async r, t;
+
+    lfc_test_async_start_with(&r, offer_recv, &rc, &opts);
+    lfc_test_async_wait_parked(&r, "recv");
+    lfc_test_async_start_with(&t, offer_try_send, &tc, &opts);
+    lfc_test_async_wait_parked(&t, "try_send waiting for its receiver");
+
+    int v = 0;
+    assert_status(lfc_try_recv(ch, &v), LFC_AGAIN);
+    lfc_case c = {ch, LFC_RECV, &v, 0};
+    assert_status(lfc_try_select(&c, 1), LFC_AGAIN);
+    assert_int_equal(v, 0);
+
+    lfc_test_store_int(&gate_a.open, 1);
+    assert_status(lfc_test_async_join(&r, "recv"), LFC_OK);
+    assert_int_equal(rc.value, 7);
+    assert_status(lfc_test_async_join(&t, "try_send"), LFC_OK);
+    lfc_chan_free(ch);
+}
+
+/*
+ * A receiver whose try has taken a value is still counted on the channel
+ * until it withdraws: lfc_try_send, seeing it counted, offers for it, and
+ * must not wait for ever once it has left. The receiver is held at
+ * gate_a while parked, then at gate_b in the wake-up it sends the
+ * sender whose value it took, before it withdraws.
+ */
+static void
+test_try_send_offer_abandoned_by_leaving_receiver(void **state)
+{
+    (void)state;
+    lfc_chan *ch = lfc_chan_new(0, sizeof(int));
+    assert_non_null(ch);
+    struct lfc_test_async_opts opts = {offer_rescue, ch, NULL, 0};
+    struct offer_call rc = {ch, 0, &gate_a, &gate_b};
+    struct offer_call sc = {ch, 1, NULL, NULL};
+    struct offer_call tc = {ch, 2, NULL, NULL};
+    struct lfc_test_async r, s, t;
+
+    lfc_test_async_start_with(&r, offer_recv, &rc, &opts);
+    lfc_test_async_wait_parked(&r, "recv");
+    lfc_test_async_start_with(&s, offer_send, &sc, &opts);
+    lfc_test_async_wait_parked(&s, "send waiting for its receiver");
+    lfc_test_store_int(&gate_a.open, 1);
+    gate_await_held(&gate_b, "the receiver's wake-up of its sender");
+
+    lfc_test_async_start_with(&t, offer_try_send, &tc, &opts);
+    lfc_test_async_wait_parked(&t, "try_send waiting for its receiver");
+    lfc_test_store_int(&gate_b.open, 1);
+    assert_status(lfc_test_async_join(&r, "recv"), LFC_OK);
+    assert_int_equal(rc.value, 1);
+    assert_status(lfc_test_async_join(&s, "send"), LFC_OK);
+    /* Nobody else receives: the offer must be taken back. */
+    assert_status(lfc_test_async_join(&t, "try_send"), LFC_AGAIN);
+    int v = 0;
+    assert_status(lfc_try_recv(ch, &v), LFC_AGAIN);
+    lfc_chan_free(ch);
+}
+
 int
 main(void)
 {
@@ -536,6 +786,13 @@ main(void)
             spin_teardown),
         cmocka_unit_test_setup_teardown(test_spin_limit_respects_sem_deadline,
                                         spin_setup, spin_teardown),
+        cmocka_unit_test(test_close_during_offer_copy_then_closed),
+        cmocka_unit_test_setup_teardown(
+            test_try_send_offer_not_taken_by_try_recv, gate_setup,
+            gate_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_try_send_offer_abandoned_by_leaving_receiver, gate_setup,
+            gate_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
