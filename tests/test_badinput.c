@@ -213,6 +213,20 @@ call_send_until(void *arg)
 }
 
 static int
+call_recv(void *arg)
+{
+    struct op *o = arg;
+    return lfc_recv(o->ch, &o->v);
+}
+
+static int
+call_send(void *arg)
+{
+    struct op *o = arg;
+    return lfc_send(o->ch, &o->v);
+}
+
+static int
 call_select_until(void *arg)
 {
     struct op *o = arg;
@@ -440,6 +454,34 @@ test_chan_expired_deadlines(void **state)
         ch = chan_new(0, sizeof(int));
         ST(lfc_send_until(ch, &w, expired_deadline(k)), LFC_TIMEDOUT);
         ST(lfc_recv_until(ch, &v, expired_deadline(k)), LFC_TIMEDOUT);
+        lfc_chan_free(ch);
+    }
+}
+
+/* Unbuffered, with the partner already parked: an expired deadline still
+ * completes the rendezvous (the value can be handed over at once). */
+static void
+test_chan_expired_deadline_unbuffered_partner_waiting(void **state)
+{
+    (void)state;
+    for (int k = 0; k < EXPIRED_KINDS; k++) {
+        lfc_chan *ch = chan_new(0, sizeof(int));
+        struct op o = {.ch = ch, .v = -1};
+        struct lfc_test_async a;
+        async_start(&a, call_recv, &o);
+        lfc_test_async_wait_parked(&a, "unbuffered recv");
+        int v = 300 + k;
+        ST(lfc_send_until(ch, &v, expired_deadline(k)), LFC_OK);
+        ST(lfc_test_async_join(&a, "unbuffered recv"), LFC_OK);
+        assert_int_equal(o.v, 300 + k);
+
+        o.v = 400 + k;
+        async_start(&a, call_send, &o);
+        lfc_test_async_wait_parked(&a, "unbuffered send");
+        v = -1;
+        ST(lfc_recv_until(ch, &v, expired_deadline(k)), LFC_OK);
+        assert_int_equal(v, 400 + k);
+        ST(lfc_test_async_join(&a, "unbuffered send"), LFC_OK);
         lfc_chan_free(ch);
     }
 }
@@ -1578,8 +1620,8 @@ static const struct row g_table[] = {
     ROW(lfc_try_recv, test_chan_full_and_empty_lose_nothing,
         "NULL ch; NULL out; empty; closed", "LFC_EINVAL; LFC_EINVAL; LFC_AGAIN (out untouched); LFC_CLOSED"),
     ROW(lfc_send_until, test_chan_expired_deadlines,
-        "deadline INT64_MIN, -1, 0, past: room / full / unbuffered alone; INT64_MAX full; closed",
-        "LFC_OK / LFC_TIMEDOUT (nothing added) / LFC_TIMEDOUT; waits, then LFC_OK; LFC_CLOSED"),
+        "deadline INT64_MIN, -1, 0, past: room / full / unbuffered alone / receiver parked; INT64_MAX full; closed",
+        "LFC_OK / LFC_TIMEDOUT (nothing added) / LFC_TIMEDOUT / LFC_OK; waits, then LFC_OK; LFC_CLOSED"),
     ROW(lfc_recv_until, test_chan_expired_deadlines,
         "deadline INT64_MIN, -1, 0, past: value / empty / sender parked; INT64_MAX empty; closed",
         "LFC_OK with the value / LFC_TIMEDOUT / LFC_OK; waits, then LFC_OK; LFC_CLOSED"),
@@ -1919,6 +1961,8 @@ static const struct {
      "test_table_covers_every_public_function"},
     {test_chan_owned_channels_reject_sends,
      "test_chan_owned_channels_reject_sends"},
+    {test_chan_expired_deadline_unbuffered_partner_waiting,
+     "test_chan_expired_deadline_unbuffered_partner_waiting"},
     {test_chan_forever_deadline_waits, "test_chan_forever_deadline_waits"},
 };
 

@@ -174,8 +174,10 @@ LFC_API int lfc_try_recv(lfc_chan *ch, void *out);
  * lfc_send_until - lfc_send with an absolute CLOCK_MONOTONIC deadline.
  *
  * Returns: as lfc_send, plus LFC_TIMEDOUT if the deadline passed first
- * (never earlier; a deadline already past gives LFC_TIMEDOUT unless the
- * value can be enqueued at once). LFC_FOREVER never expires.
+ * (never earlier; a deadline already past, INT64_MIN included, gives
+ * LFC_TIMEDOUT unless the value can be enqueued at once, that is, unless
+ * lfc_try_send would succeed: on an unbuffered channel, unless a receiver
+ * is already waiting). LFC_FOREVER (INT64_MAX) never expires.
  * Blocks: as lfc_send, at most until the deadline (plus scheduling delay).
  */
 LFC_API int lfc_send_until(lfc_chan *ch, const void *elem,
