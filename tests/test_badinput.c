@@ -1473,6 +1473,9 @@ test_merge_bad_input(void **state)
     NUL(lfc_merge_new(with_wide, 2, out), EINVAL);
     NUL(lfc_merge_new(ins, 2, wide), EINVAL);
     NUL(lfc_merge_new(ins, 2, lfc_ctx_done(ctx)), EINVAL);
+    /* More inputs than any array can hold: refused before one is read. */
+    NUL(lfc_merge_new(ins, SIZE_MAX, out), EINVAL);
+    NUL(lfc_merge_new(ins, SIZE_MAX / sizeof(lfc_chan *) + 1, out), EINVAL);
     const unsigned bad_flags[] = {2, 4, ~0u, LFC_MERGE_KEEP_OPEN | 8};
     for (size_t i = 0; i < 4; i++)
         NUL(lfc_merge_new_ex(ins, 2, out, bad_flags[i]), EINVAL);
@@ -1765,7 +1768,7 @@ static const struct row g_table[] = {
         "NULL", "no-op"),
     /* merge.h */
     ROW(lfc_merge_new, test_merge_bad_input,
-        "NULL inputs, out; n 0; a NULL input; an input == out; elem_size mismatch; owned out",
+        "NULL inputs, out; n 0; n SIZE_MAX; a NULL input; an input == out; elem_size mismatch; owned out",
         "NULL+EINVAL, no reference kept, nothing received"),
     ROW(lfc_merge_new_ex, test_merge_bad_input,
         "as lfc_merge_new; unknown flags", "NULL+EINVAL"),
