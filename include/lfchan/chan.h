@@ -187,7 +187,10 @@ LFC_API int lfc_send_until(lfc_chan *ch, const void *elem,
  * lfc_recv_until - lfc_recv with an absolute CLOCK_MONOTONIC deadline.
  *
  * Returns: as lfc_recv, plus LFC_TIMEDOUT if the deadline passed first
- * (never earlier). Blocks: as lfc_recv, at most until the deadline.
+ * (never earlier; a deadline already past, INT64_MIN included, still
+ * takes a value that is there at once, as lfc_try_recv would, and gives
+ * LFC_TIMEDOUT only without one). LFC_FOREVER (INT64_MAX) never expires.
+ * Blocks: as lfc_recv, at most until the deadline.
  */
 LFC_API int lfc_recv_until(lfc_chan *ch, void *out, int64_t deadline_ns);
 

@@ -223,7 +223,8 @@ LFC_API int lfc_pool_try_submit(lfc_pool *pool, lfc_pool_task_fn fn, void *arg);
  *
  * Returns: as lfc_pool_submit (LFC_EINVAL in a forked child too), plus
  * LFC_TIMEDOUT if the deadline passed before there was room (never
- * earlier; nothing queued).
+ * earlier; nothing queued). A deadline already past still queues the
+ * task if lfc_pool_try_submit would.
  * Blocks: as lfc_pool_submit, at most until the deadline.
  */
 LFC_API int lfc_pool_submit_until(lfc_pool *pool, lfc_pool_task_fn fn,

@@ -60,8 +60,9 @@ LFC_API int lfc_wg_wait(lfc_wg *wg);
 
 /*
  * lfc_wg_wait_until - lfc_wg_wait with an absolute CLOCK_MONOTONIC
- * deadline. Returns: LFC_OK; LFC_TIMEDOUT (never before the deadline);
- * LFC_EINVAL for NULL.
+ * deadline. Returns: LFC_OK (also with a deadline already past, if the
+ * counter is zero); LFC_TIMEDOUT (never before the deadline); LFC_EINVAL
+ * for NULL. LFC_FOREVER (INT64_MAX) never expires.
  */
 LFC_API int lfc_wg_wait_until(lfc_wg *wg, int64_t deadline_ns);
 
