@@ -70,6 +70,10 @@
  * its done channel included) is in progress. (lfc_chan_free on a done
  * channel is not one: it releases only a reference taken with
  * lfc_chan_dup, and does nothing without one; chan.h, "Ownership".)
+ *
+ * pthread_cancel: no context function is a cancellation point, and a
+ * receive on a done channel is an ordinary channel receive (chan.h,
+ * "Cancellation").
  */
 #ifndef LFC_CTX_H
 #define LFC_CTX_H

@@ -31,6 +31,11 @@
  *
  * Ordering: a release happens-before every acquire that takes any of the
  * permits it returned.
+ *
+ * pthread_cancel: no semaphore function is a cancellation point. A
+ * cancelled thread parked in an acquire stays queued, gets its permits
+ * when they are released (and holds them), and acts on the request at its
+ * next cancellation point (lfchan/chan.h, "Cancellation").
  */
 #ifndef LFC_SEM_H
 #define LFC_SEM_H

@@ -23,6 +23,10 @@
  * Ordering: everything a thread did before an lfc_wg_done (or add) that
  * brought the counter to zero happens-before the return of a wait that
  * saw zero.
+ *
+ * pthread_cancel: neither wait is a cancellation point; a cancelled
+ * waiter returns when the counter reaches zero, then acts on the request
+ * at its next cancellation point (lfchan/chan.h, "Cancellation").
  */
 #ifndef LFC_WG_H
 #define LFC_WG_H
