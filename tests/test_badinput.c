@@ -1571,6 +1571,117 @@ test_fanout_bad_input(void **state)
     assert_true(lfc_test_wait_no_threads_named("lfc-fanout", STUCK_NS));
 }
 
+/* ---- the largest finite deadline --------------------------------------------------- */
+
+static int
+call_recv_ctx(void *arg)
+{
+    struct op *o = arg;
+    return lfc_recv_ctx(o->ch, &o->v, o->cases[0].buf);
+}
+
+/* Waits for the helper to park, then lets `release` complete its call. */
+static void
+parks_then_completes(lfc_test_async_fn fn, struct op *o, const char *what,
+                     void (*release)(struct op *), int want)
+{
+    struct lfc_test_async a;
+    async_start(&a, fn, o);
+    lfc_test_async_wait_parked(&a, what);
+    lfc_test_async_assert_blocked(&a, what);
+    release(o);
+    ST(lfc_test_async_join(&a, what), want);
+}
+
+static void
+release_send(struct op *o)
+{
+    int v = 61;
+    ST(lfc_send_until(o->ch, &v, lfc_now_ns() + STUCK_NS), LFC_OK);
+}
+
+static void
+release_sem(struct op *o)
+{
+    ST(lfc_sem_release(o->sem, 2), LFC_OK);
+}
+
+static void
+release_wg(struct op *o)
+{
+    ST(lfc_wg_done(o->wg), LFC_OK);
+}
+
+/*
+ * INT64_MAX - 1 is a real deadline, the latest there is (its timespec
+ * has tv_sec near 2^63 / 10^9): every timed wait parks on it as on any
+ * other and completes when its partner comes; a context with it is live
+ * and reports it; a timer due then does not fire now.
+ */
+static void
+test_far_finite_deadlines_wait(void **state)
+{
+    (void)state;
+    const int64_t far = INT64_MAX - 1;
+    lfc_chan *ch = chan_new(0, sizeof(int));
+    struct op o = {.ch = ch, .v = -1, .deadline = far};
+    parks_then_completes(call_recv_until, &o, "recv_until(INT64_MAX - 1)",
+                         release_send, LFC_OK);
+    assert_int_equal(o.v, 61);
+
+    o.v = -1;
+    o.ncases = 2;
+    o.cases[0] = (lfc_case){.ch = NULL};
+    o.cases[1] = (lfc_case){.ch = ch, .dir = LFC_RECV, .buf = &o.v};
+    parks_then_completes(call_select_until, &o, "select_until(INT64_MAX - 1)",
+                         release_send, 1);
+    assert_int_equal(o.v, 61);
+
+    lfc_ctx *ctx = lfc_ctx_with_deadline(lfc_ctx_background(), far);
+    assert_non_null(ctx);
+    ST(lfc_ctx_err(ctx), LFC_OK);
+    assert_true(lfc_ctx_deadline(ctx) == far);
+    o.v = -1;
+    o.cases[0].buf = ctx;
+    parks_then_completes(call_recv_ctx, &o, "recv_ctx(deadline INT64_MAX - 1)",
+                         release_send, LFC_OK);
+    assert_int_equal(o.v, 61);
+    ST(lfc_ctx_err(ctx), LFC_OK);
+    lfc_ctx_free(ctx);
+
+    lfc_sem *s = lfc_sem_new(2);
+    assert_non_null(s);
+    ST(lfc_sem_acquire(s, 2), LFC_OK);
+    struct op so = {.sem = s, .deadline = far};
+    parks_then_completes(call_sem_acquire_until, &so,
+                         "sem_acquire_until(INT64_MAX - 1)", release_sem,
+                         LFC_OK);
+    ST(lfc_sem_release(s, 2), LFC_OK);
+    lfc_sem_free(s);
+
+    lfc_wg *wg = lfc_wg_new();
+    assert_non_null(wg);
+    ST(lfc_wg_add(wg, 1), LFC_OK);
+    struct op wo = {.wg = wg, .deadline = far};
+    parks_then_completes(call_wg_wait_until, &wo,
+                         "wg_wait_until(INT64_MAX - 1)", release_wg, LFC_OK);
+    lfc_wg_free(wg);
+
+    /* A timer due at INT64_MAX - 1 (or so): it does not fire before a
+     * timer made after it with ns 0 (deadline order). */
+    lfc_timer *t = lfc_timer_after(far - lfc_now_ns());
+    assert_non_null(t);
+    lfc_chan *now = lfc_after(0);
+    assert_non_null(now);
+    int64_t fired;
+    ST(lfc_recv_until(now, &fired, lfc_now_ns() + STUCK_NS), LFC_OK);
+    ST(lfc_try_recv(lfc_timer_chan(t), &fired), LFC_AGAIN);
+    assert_true(lfc_timer_stop(t));
+    lfc_timer_free(t);
+    lfc_chan_free(now);
+    lfc_chan_free(ch);
+}
+
 /* ---- the table ------------------------------------------------------------------ */
 
 typedef void (*any_fn)(void);
@@ -1626,7 +1737,7 @@ static const struct row g_table[] = {
         "deadline INT64_MIN, -1, 0, past: room / full / unbuffered alone / receiver parked; INT64_MAX full; closed",
         "LFC_OK / LFC_TIMEDOUT (nothing added) / LFC_TIMEDOUT / LFC_OK; waits, then LFC_OK; LFC_CLOSED"),
     ROW(lfc_recv_until, test_chan_expired_deadlines,
-        "deadline INT64_MIN, -1, 0, past: value / empty / sender parked; INT64_MAX empty; closed",
+        "deadline INT64_MIN, -1, 0, past: value / empty / sender parked; INT64_MAX, INT64_MAX - 1 empty; closed",
         "LFC_OK with the value / LFC_TIMEDOUT / LFC_OK; waits, then LFC_OK; LFC_CLOSED"),
     ROW(lfc_close, test_chan_close_twice_and_after_close,
         "NULL; owned channel; twice, three times", "LFC_EINVAL; LFC_EINVAL; LFC_CLOSED"),
@@ -1645,7 +1756,7 @@ static const struct row g_table[] = {
     ROW(lfc_try_select, test_select_bad_counts,
         "as lfc_select", "as lfc_select, but LFC_AGAIN for n = 0 and all-NULL"),
     ROW(lfc_select_until, test_select_deadlines,
-        "as lfc_select; deadline INT64_MIN, -1, 0, past: ready / idle; INT64_MAX; all-NULL with finite / INT64_MAX deadline",
+        "as lfc_select; deadline INT64_MIN, -1, 0, past: ready / idle; INT64_MAX, INT64_MAX - 1; all-NULL with finite / INT64_MAX deadline",
         "as lfc_select; the index / LFC_TIMEDOUT; waits; LFC_TIMEDOUT / LFC_EINVAL"),
     ROW(lfc_select_biased, test_select_bad_case_consumes_nothing,
         "as lfc_select", "as lfc_select"),
@@ -1665,8 +1776,8 @@ static const struct row g_table[] = {
     ROW(lfc_ctx_with_cancel, test_ctx_null_and_background,
         "NULL parent", "NULL+EINVAL"),
     ROW(lfc_ctx_with_deadline, test_ctx_deadline_extremes,
-        "NULL parent; INT64_MIN, -1, 0, past; INT64_MAX; under a timed-out parent",
-        "NULL+EINVAL; born LFC_TIMEDOUT; no deadline (LFC_FOREVER); the parent's cause and deadline"),
+        "NULL parent; INT64_MIN, -1, 0, past; INT64_MAX; INT64_MAX - 1; under a timed-out parent",
+        "NULL+EINVAL; born LFC_TIMEDOUT; no deadline (LFC_FOREVER); live, that deadline; the parent's cause and deadline"),
     ROW(lfc_ctx_with_timeout, test_ctx_deadline_extremes,
         "NULL parent; ns INT64_MIN, -1, 0; INT64_MAX, INT64_MAX - 1",
         "NULL+EINVAL; born LFC_TIMEDOUT; no deadline (saturates to LFC_FOREVER)"),
@@ -1684,7 +1795,7 @@ static const struct row g_table[] = {
     ROW(lfc_after, test_timer_duration_extremes,
         "ns INT64_MIN, -1, 0; INT64_MAX", "fires at once; never fires (no wrap-around)"),
     ROW(lfc_timer_after, test_timer_duration_extremes,
-        "as lfc_after", "as lfc_after"),
+        "as lfc_after; due at INT64_MAX - 1", "as lfc_after; does not fire"),
     ROW(lfc_tick, test_timer_null_and_periods,
         "period 0, -1, INT64_MIN; INT64_MAX", "NULL+EINVAL; a ticker that never ticks"),
     ROW(lfc_timer_chan, test_timer_null_and_periods,
@@ -1701,7 +1812,7 @@ static const struct row g_table[] = {
     ROW(lfc_sem_try_acquire, test_sem_bad_weights,
         "as lfc_sem_acquire", "as lfc_sem_acquire"),
     ROW(lfc_sem_acquire_until, test_sem_deadlines_and_contexts,
-        "as lfc_sem_acquire; deadline INT64_MIN, -1, 0, past: free / taken; INT64_MAX",
+        "as lfc_sem_acquire; deadline INT64_MIN, -1, 0, past: free / taken; INT64_MAX, INT64_MAX - 1",
         "as lfc_sem_acquire; LFC_OK / LFC_TIMEDOUT; waits"),
     ROW(lfc_sem_acquire_ctx, test_sem_deadlines_and_contexts,
         "as lfc_sem_acquire; NULL ctx; cancelled / timed-out ctx with permits free",
@@ -1722,7 +1833,7 @@ static const struct row g_table[] = {
     ROW(lfc_wg_wait, test_wg_bad_deltas_and_deadlines,
         "NULL", "LFC_EINVAL"),
     ROW(lfc_wg_wait_until, test_wg_bad_deltas_and_deadlines,
-        "NULL; INT64_MIN, -1, 0, past: at zero / not; INT64_MAX", "LFC_EINVAL; LFC_OK / LFC_TIMEDOUT; waits"),
+        "NULL; INT64_MIN, -1, 0, past: at zero / not; INT64_MAX, INT64_MAX - 1", "LFC_EINVAL; LFC_OK / LFC_TIMEDOUT; waits"),
     ROW(lfc_wg_count, test_wg_bad_deltas_and_deadlines,
         "NULL", "0"),
     ROW(lfc_wg_free, test_wg_bad_deltas_and_deadlines,
@@ -1967,6 +2078,7 @@ static const struct {
     {test_chan_expired_deadline_unbuffered_partner_waiting,
      "test_chan_expired_deadline_unbuffered_partner_waiting"},
     {test_chan_forever_deadline_waits, "test_chan_forever_deadline_waits"},
+    {test_far_finite_deadlines_wait, "test_far_finite_deadlines_wait"},
 };
 
 int
