@@ -595,9 +595,19 @@ unbuf_await_taken(lfc_chan *ch, uint64_t pos, int64_t deadline_ns)
     return r;
 }
 
+static int unbuf_try_send(lfc_chan *ch, const void *elem);
+
 static int
 unbuf_send(lfc_chan *ch, const void *elem, int64_t deadline_ns)
 {
+    /* A deadline already past allows only the attempt that does not wait
+     * (chan.h): lfc_try_send's hand-over to a receiver already waiting.
+     * Offering the value and then waiting for the receiver to take it
+     * would retract it at once, before a parked receiver could run. */
+    if (deadline_ns != INT64_MAX && lfc__now_ns() >= deadline_ns) {
+        int r = unbuf_try_send(ch, elem);
+        return r == LFC_AGAIN ? LFC_TIMEDOUT : r;
+    }
     struct send_op op = {ch, elem, 0};
     int r = send_try(&op);
     if (r == LFC_AGAIN)

@@ -577,6 +577,8 @@ merge_args_ok(lfc_chan **inputs, size_t n, lfc_chan *out, unsigned flags)
 {
     if (!inputs || n == 0 || !out || (flags & ~LFC_MERGE_KEEP_OPEN))
         return false;
+    if (n > SIZE_MAX / sizeof(*inputs))
+        return false; /* no array is that long: do not read past one */
     if (lfc__chan_recv_only(out))
         return false; /* the library's: we could not send to it */
     size_t es = lfc_chan_elem_size(out);

@@ -61,6 +61,22 @@
  *     a sender still blocked in lfc_send then gets LFC_CLOSED and its
  *     value was taken by nobody.
  *
+ * Cancellation (pthread_cancel): no lfchan function is a cancellation
+ * point. A thread cancelled (deferred, the default) while blocked in a
+ * send, receive, select, _until or _ctx call, or any other lfchan wait,
+ * is not woken by the request: its call goes on waiting and completes as
+ * it would have without it (a value it receives is in its buffer when it
+ * returns LFC_OK, a value it sends was delivered), and the thread acts on
+ * the request at its first cancellation point after the call returns. So
+ * a cancelled thread never leaves a waiter behind in a channel, and no
+ * value vanishes with it; but a thread blocked for good in lfc_recv
+ * cannot be cancelled out of it: give such waits a context (lfc_recv_ctx,
+ * lfc_send_ctx, or lfc_ctx_done as a select case) or close the channel.
+ * Signals do not end a wait either: a handler runs and the call waits on.
+ * Asynchronous cancellation (PTHREAD_CANCEL_ASYNCHRONOUS) around lfchan
+ * calls is not supported, as for nearly all of libc. tests/test_cancel.c
+ * shows each case.
+ *
  * Contract violations (bugs, not statuses): calling on a channel after
  * its last reference was released, or releasing the last reference while
  * a call on it is in progress.
@@ -174,8 +190,10 @@ LFC_API int lfc_try_recv(lfc_chan *ch, void *out);
  * lfc_send_until - lfc_send with an absolute CLOCK_MONOTONIC deadline.
  *
  * Returns: as lfc_send, plus LFC_TIMEDOUT if the deadline passed first
- * (never earlier; a deadline already past gives LFC_TIMEDOUT unless the
- * value can be enqueued at once). LFC_FOREVER never expires.
+ * (never earlier; a deadline already past, INT64_MIN included, gives
+ * LFC_TIMEDOUT unless the value can be enqueued at once, that is, unless
+ * lfc_try_send would succeed: on an unbuffered channel, unless a receiver
+ * is already waiting). LFC_FOREVER (INT64_MAX) never expires.
  * Blocks: as lfc_send, at most until the deadline (plus scheduling delay).
  */
 LFC_API int lfc_send_until(lfc_chan *ch, const void *elem,
@@ -185,7 +203,10 @@ LFC_API int lfc_send_until(lfc_chan *ch, const void *elem,
  * lfc_recv_until - lfc_recv with an absolute CLOCK_MONOTONIC deadline.
  *
  * Returns: as lfc_recv, plus LFC_TIMEDOUT if the deadline passed first
- * (never earlier). Blocks: as lfc_recv, at most until the deadline.
+ * (never earlier; a deadline already past, INT64_MIN included, still
+ * takes a value that is there at once, as lfc_try_recv would, and gives
+ * LFC_TIMEDOUT only without one). LFC_FOREVER (INT64_MAX) never expires.
+ * Blocks: as lfc_recv, at most until the deadline.
  */
 LFC_API int lfc_recv_until(lfc_chan *ch, void *out, int64_t deadline_ns);
 

@@ -67,8 +67,13 @@
  *
  * Contract violations (bugs, not statuses): using a context or its done
  * channel after lfc_ctx_free, freeing it while a call on it (a receive on
- * its done channel included) is in progress, calling lfc_chan_free on a
- * done channel.
+ * its done channel included) is in progress. (lfc_chan_free on a done
+ * channel is not one: it releases only a reference taken with
+ * lfc_chan_dup, and does nothing without one; chan.h, "Ownership".)
+ *
+ * pthread_cancel: no context function is a cancellation point, and a
+ * receive on a done channel is an ordinary channel receive (chan.h,
+ * "Cancellation").
  */
 #ifndef LFC_CTX_H
 #define LFC_CTX_H
@@ -163,7 +168,8 @@ LFC_API int lfc_ctx_cancel(lfc_ctx *ctx);
  * while ctx is live and return LFC_CLOSED once it is cancelled. Use it in
  * lfc_recv, lfc_recv_until, lfc_try_recv or a select. The background
  * context's channel is never closed. The channel belongs to the context:
- * valid until lfc_ctx_free, never to be passed to lfc_chan_free.
+ * valid until lfc_ctx_free. lfc_chan_free on it does nothing unless the
+ * caller took a reference with lfc_chan_dup (chan.h, "Ownership").
  *
  * Returns: the channel; NULL if ctx is NULL (or, for the background
  * context only, if its channel could not be allocated on first use).

@@ -170,12 +170,13 @@ enum {
  * channel may appear twice (it is then served twice as often).
  *
  * Returns: the merger, or NULL with errno EINVAL (inputs or out is NULL,
- * n is 0, an input is NULL, an input is out itself, out is a channel the
- * library owns (lfc_ctx_done, lfc_timer_chan: receive-only, so the merger
- * could not send to it), or the channels do not all have the same
- * elem_size) or ENOMEM (memory, an internal channel or a thread could not
- * be had; nothing was received from any input then, and no reference is
- * kept).
+ * n is 0 or above SIZE_MAX / sizeof(lfc_chan *) (no array is that long;
+ * refused before any element is read), an input is NULL, an input is out
+ * itself, out is a channel the library owns (lfc_ctx_done,
+ * lfc_timer_chan: receive-only, so the merger could not send to it), or
+ * the channels do not all have the same elem_size) or ENOMEM (memory, an
+ * internal channel or a thread could not be had; nothing was received
+ * from any input then, and no reference is kept).
  * Ownership: takes a reference to every input and to out (see the file
  * comment); the caller's own references stay the caller's.
  * Blocks: never (it starts threads).

@@ -82,8 +82,10 @@
  * included: they run with cancellation disabled) or lfc_pool_new_opts
  * finishes the call, and acts on the request at its next cancellation
  * point after returning. Submits and waits park on futexes, which never
- * act on a cancel request. Cancelling a worker (from its own task) is not
- * supported.
+ * act on a cancel request: a cancelled submitter's task is queued (and
+ * runs) once there is room, a cancelled waiter returns once the tasks
+ * finished (chan.h, "Cancellation"). Cancelling a worker (from its own
+ * task) is not supported.
  *
  * Contract violations (bugs, not statuses): using a pool after
  * lfc_pool_free; calling lfc_pool_free while a call on the pool from
@@ -223,7 +225,8 @@ LFC_API int lfc_pool_try_submit(lfc_pool *pool, lfc_pool_task_fn fn, void *arg);
  *
  * Returns: as lfc_pool_submit (LFC_EINVAL in a forked child too), plus
  * LFC_TIMEDOUT if the deadline passed before there was room (never
- * earlier; nothing queued).
+ * earlier; nothing queued). A deadline already past still queues the
+ * task if lfc_pool_try_submit would.
  * Blocks: as lfc_pool_submit, at most until the deadline.
  */
 LFC_API int lfc_pool_submit_until(lfc_pool *pool, lfc_pool_task_fn fn,

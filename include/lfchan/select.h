@@ -49,6 +49,12 @@
  *
  * Ordering: a completed case gives exactly the guarantees of the plain
  * channel call it stands for (lfchan/chan.h).
+ *
+ * pthread_cancel: no select is a cancellation point. A cancelled thread
+ * parked in one stays parked until a case completes, then acts on the
+ * request at its next cancellation point (lfchan/chan.h, "Cancellation").
+ * Deadlines already past (INT64_MIN included) still complete a ready
+ * case; LFC_FOREVER (INT64_MAX) is no deadline.
  */
 #ifndef LFC_SELECT_H
 #define LFC_SELECT_H

@@ -31,6 +31,11 @@
  *
  * Ordering: a release happens-before every acquire that takes any of the
  * permits it returned.
+ *
+ * pthread_cancel: no semaphore function is a cancellation point. A
+ * cancelled thread parked in an acquire stays queued, gets its permits
+ * when they are released (and holds them), and acts on the request at its
+ * next cancellation point (lfchan/chan.h, "Cancellation").
  */
 #ifndef LFC_SEM_H
 #define LFC_SEM_H
@@ -81,8 +86,10 @@ LFC_API int lfc_sem_try_acquire(lfc_sem *s, int64_t n);
  * deadline (lfc_now_ns() + timeout; LFC_FOREVER for none).
  *
  * Returns: LFC_OK; LFC_TIMEDOUT (nothing taken, never before the
- * deadline); LFC_EINVAL as lfc_sem_acquire. A waiter that gives up lets
- * those queued behind it proceed if permits allow.
+ * deadline; a deadline already past still takes permits that
+ * lfc_sem_try_acquire would); LFC_EINVAL as lfc_sem_acquire, which is
+ * checked first. A waiter that gives up lets those queued behind it
+ * proceed if permits allow.
  */
 LFC_API int lfc_sem_acquire_until(lfc_sem *s, int64_t n, int64_t deadline_ns);
 

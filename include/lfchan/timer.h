@@ -67,6 +67,13 @@
  * the channel, with anything buffered in it, valid after lfc_timer_free
  * until that reference is freed; nothing is sent on it any more.
  *
+ * pthread_cancel: no timer function is a cancellation point, and a
+ * receive on a timer's channel is an ordinary channel receive
+ * (lfchan/chan.h, "Cancellation"): a cancelled receiver gets the value
+ * when the timer fires. Durations: ns <= 0 (INT64_MIN included) fires at
+ * once; a deadline too far to represent (lfc_after(INT64_MAX)) saturates
+ * and never fires.
+ *
  * Contract violations (bugs, not statuses): using a timer after
  * lfc_timer_free, or freeing it while a call on it is in progress; using
  * its channel after lfc_timer_free, or while lfc_timer_free runs, without

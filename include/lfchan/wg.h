@@ -23,6 +23,10 @@
  * Ordering: everything a thread did before an lfc_wg_done (or add) that
  * brought the counter to zero happens-before the return of a wait that
  * saw zero.
+ *
+ * pthread_cancel: neither wait is a cancellation point; a cancelled
+ * waiter returns when the counter reaches zero, then acts on the request
+ * at its next cancellation point (lfchan/chan.h, "Cancellation").
  */
 #ifndef LFC_WG_H
 #define LFC_WG_H
@@ -60,8 +64,9 @@ LFC_API int lfc_wg_wait(lfc_wg *wg);
 
 /*
  * lfc_wg_wait_until - lfc_wg_wait with an absolute CLOCK_MONOTONIC
- * deadline. Returns: LFC_OK; LFC_TIMEDOUT (never before the deadline);
- * LFC_EINVAL for NULL.
+ * deadline. Returns: LFC_OK (also with a deadline already past, if the
+ * counter is zero); LFC_TIMEDOUT (never before the deadline); LFC_EINVAL
+ * for NULL. LFC_FOREVER (INT64_MAX) never expires.
  */
 LFC_API int lfc_wg_wait_until(lfc_wg *wg, int64_t deadline_ns);
 
