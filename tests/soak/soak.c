@@ -14,7 +14,9 @@
  * workload at random, or (one round in three) two that run at the same
  * time, with random parameters drawn from a per-round seed derived from
  * --seed, so a round's choices (not its interleavings) are reproducible.
- * The workloads (--list prints them):
+ * Before each round the process-wide spin budget is set at random
+ * (lfc_spin_set_limit: adaptive three times in four, else 0, parking at
+ * once, or 1-64 polls). The workloads (--list prints them):
  *   chan     buffered channel of random capacity (0 included: unbuffered),
  *            random producer and consumer counts and call forms (blocking,
  *            try_, _until with short deadlines, _ctx with contexts that
@@ -2155,8 +2157,15 @@ run_round(uint64_t round)
     size_t npick = one_in(&rng, 3) ? 2 : 1;
     struct side_run side;
 
+    /* The process-wide spin budget, between rounds: mostly adaptive,
+     * sometimes park at once or after a few polls, so the parking paths
+     * carry every hand-off. */
+    int spin = LFC_SPIN_ADAPTIVE;
+    if (one_in(&rng, 4))
+        spin = one_in(&rng, 2) ? 0 : (int)rnd(&rng, 1, 64);
+    lfc_spin_set_limit(spin);
     pthread_mutex_lock(&desc_mu);
-    snprintf(desc, sizeof(desc), "#%" PRIu64 ":", round);
+    snprintf(desc, sizeof(desc), "#%" PRIu64 " spin=%d:", round, spin);
     pthread_mutex_unlock(&desc_mu);
     for (size_t i = 0; i < npick; i++) {
         do
