@@ -95,6 +95,7 @@
 #include "lfchan/ctx.h"
 #include "lfc_atomic.h"
 #include "lfc_chan_internal.h"
+#include "lfc_ctx_internal.h"
 #include "lfc_common.h"
 #include "lfc_park.h"
 #include "lfc_timer_internal.h"
@@ -411,6 +412,15 @@ lfc_ctx_cancel(lfc_ctx *ctx)
     cancel_tree(ctx, LFC_CANCELED);
     unlink_from_parent(ctx);
     return LFC_OK;
+}
+
+int
+lfc__ctx_expire(lfc_ctx *ctx)
+{
+    LFC_ASSERT(ctx != &bg && lfc__now_ns() >= ctx->deadline);
+    cancel_tree(ctx, LFC_TIMEDOUT);
+    unlink_from_parent(ctx);
+    return lfc_ctx_err(ctx);
 }
 
 lfc_chan *

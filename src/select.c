@@ -99,6 +99,7 @@
 #include "lfchan/spin.h"
 #include "lfchan/select.h"
 #include "lfc_atomic.h"
+#include "lfc_ctx_internal.h"
 #include "lfc_chan_internal.h"
 #include "lfc_common.h"
 #include "lfc_park.h"
@@ -480,7 +481,9 @@ op_ctx(lfc_chan *ch, int dir, void *buf, lfc_ctx *ctx)
          * cause is set. */
         return lfc_ctx_err(ctx);
     }
-    return r; /* LFC_TIMEDOUT: the deadline passed before the timer fired */
+    /* LFC_TIMEDOUT: the deadline passed before the timer fired; expire
+     * ctx now, so that what we return is lfc_ctx_err(ctx). */
+    return r == LFC_TIMEDOUT ? lfc__ctx_expire(ctx) : r;
 }
 
 int

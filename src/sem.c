@@ -78,6 +78,7 @@
 #include "lfc_atomic.h"
 #include "lfc_chan_internal.h"
 #include "lfc_common.h"
+#include "lfc_ctx_internal.h"
 #include "lfc_park.h"
 
 #define QUEUED 1u
@@ -386,6 +387,7 @@ acquire_slow(lfc_sem *s, int64_t n, int64_t deadline_ns, lfc_ctx *ctx)
     struct waiter w = {.n = n, .since = lfc__now_ns()};
     struct lfc__sel_node node;
     int r = LFC_TIMEDOUT;
+    bool expire = false; /* ctx's deadline passed: expire it (below) */
 
     lfc__lock(&s->lock);
     if (fast_acquire(s, n)) {
@@ -429,6 +431,8 @@ acquire_slow(lfc_sem *s, int64_t n, int64_t deadline_ns, lfc_ctx *ctx)
         /* Timed out or cancelled. Once unlinked nobody looks at w. */
         if (ctx && lfc_chan_closed(lfc_ctx_done(ctx)))
             r = lfc_ctx_err(ctx);
+        else
+            expire = ctx != NULL;
         if (w.queued)
             unlink_waiter(s, &w);
         wake_head(s); /* we may have held up those behind us */
@@ -437,7 +441,9 @@ acquire_slow(lfc_sem *s, int64_t n, int64_t deadline_ns, lfc_ctx *ctx)
     lfc__unlock(&s->lock);
     if (ctx)
         lfc__ec_sel_remove(node.ec, &node);
-    return r;
+    /* Not under the lock: cancelling closes done channels, whose waiters
+     * may be ours. */
+    return expire ? lfc__ctx_expire(ctx) : r;
 }
 
 static int
@@ -472,8 +478,13 @@ acquire(lfc_sem *s, int64_t n, int64_t deadline_ns, lfc_ctx *ctx)
         if (lfc__spin_past_deadline((uint32_t)i, deadline_ns))
             break; /* no budget outlasts the deadline */
     }
-    if (deadline_ns != INT64_MAX && lfc__now_ns() >= deadline_ns)
-        return fast_acquire(s, n) ? LFC_OK : LFC_TIMEDOUT;
+    if (deadline_ns != INT64_MAX && lfc__now_ns() >= deadline_ns) {
+        if (fast_acquire(s, n))
+            return LFC_OK;
+        /* A ctx's deadline, passed before its timer fired: expire ctx,
+         * so that what we return is lfc_ctx_err(ctx). */
+        return ctx ? lfc__ctx_expire(ctx) : LFC_TIMEDOUT;
+    }
     return acquire_slow(s, n, deadline_ns, ctx);
 }
 
