@@ -35,6 +35,15 @@
  *     a busy early case can starve later ones).
  *   - Blocking: a blocked select parks its thread on one futex word until a
  *     channel of its cases changes (see src/select.c); it does not poll.
+ *   - Atomicity: a completed case is linearizable like the plain call it
+ *     stands for. A select that completes nothing (lfc_try_select's
+ *     LFC_AGAIN, a timeout) checks its cases one after another, not at one
+ *     instant as Go's select does under its channel locks: each case was
+ *     not ready at some moment during the call, but not necessarily all
+ *     at the same moment. So lfc_try_select({send c, recv c}) on a
+ *     buffered channel that other threads fill and drain at once can fail
+ *     although at every instant one of its cases could complete
+ *     (tests/test_lincheck.c checks exactly this weaker rule).
  *
  * Arguments: `cases` points to n cases (n may be 0). For each case with a
  * non-NULL ch, dir is LFC_SEND or LFC_RECV, and buf points to elem_size
