@@ -459,22 +459,30 @@ storm_count(struct op *op, const struct variant *v)
 static unsigned long g_total_sent, g_total_in_call;
 static int64_t g_total_cpu_ns;
 static int64_t g_max_cpu_per_signal_ns;
+static double g_max_allowance_used; /* the largest cpu / allowance */
 
-/* Whether cpu_ns over a storm of `sent` signals is within the allowance;
- * records the figures for the summary. */
+/* Whether cpu_ns over a storm of `sent` signals is within the allowance. */
+static int64_t
+cpu_allowance_ns(unsigned long sent)
+{
+    return cpu_allow_fixed_ns() + (int64_t)sent * cpu_allow_per_signal_ns();
+}
+
 static bool
 cpu_within_allowance(int64_t cpu_ns, unsigned long sent)
 {
-    g_total_cpu_ns += cpu_ns;
-    if (sent > 0 && cpu_ns / (int64_t)sent > g_max_cpu_per_signal_ns)
-        g_max_cpu_per_signal_ns = cpu_ns / (int64_t)sent;
-    return cpu_ns <=
-           cpu_allow_fixed_ns() + (int64_t)sent * cpu_allow_per_signal_ns();
+    return cpu_ns <= cpu_allowance_ns(sent);
 }
 
 static void
 check_cpu(const char *what, int64_t cpu_ns, unsigned long sent)
 {
+    g_total_cpu_ns += cpu_ns;
+    if (sent > 0 && cpu_ns / (int64_t)sent > g_max_cpu_per_signal_ns)
+        g_max_cpu_per_signal_ns = cpu_ns / (int64_t)sent;
+    double used = (double)cpu_ns / (double)cpu_allowance_ns(sent);
+    if (used > g_max_allowance_used)
+        g_max_allowance_used = used;
     if (!cpu_within_allowance(cpu_ns, sent))
         fail_msg("%s: the blocked thread used %lld us of CPU over a storm "
                  "of %lu signals (allowance %lld us + %lld us a signal): "
@@ -1824,9 +1832,10 @@ main(void)
             "signals: spin limit %d polls; %lu signals sent, %lu handled "
             "inside blocked calls "
             "(%lu handled in all), blocked threads' CPU %lld us in all, "
-            "at most %.1f us a signal\n",
+            "at most %.1f us a signal, at most %.0f%% of an allowance\n",
             g_spin_limit, g_total_sent, g_total_in_call, load_ul(&g_delivered),
             (long long)(g_total_cpu_ns / US),
-            (double)g_max_cpu_per_signal_ns / 1000.0);
+            (double)g_max_cpu_per_signal_ns / 1000.0,
+            100.0 * g_max_allowance_used);
     return failed;
 }
