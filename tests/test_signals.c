@@ -72,7 +72,6 @@
 #include <cmocka.h>
 
 #include <errno.h>
-#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -288,8 +287,8 @@ op_main(void *arg)
     return r;
 }
 
-/* Starts op->call on a helper; returns once it is about to call. The
- * helper's tid is written before `started`, which the start waits for. */
+/* Starts op->call on a helper; returns once it is about to call. Its tid
+ * may still be 0 then (op_main writes it): readers poll it. */
 static void
 op_start(struct op *op, op_call_fn call)
 {
