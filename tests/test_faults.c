@@ -223,11 +223,14 @@ fault_inject(unsigned kind)
  * backward-shift deletion (no tombstones, so it never fills up with
  * them). Blocks from realloc (only the timer heap grows that way; it is
  * the module's, freed when the timer thread exits) are kept apart, so
- * that live_count() is what scenarios must give back.
+ * that live_count() is what scenarios must give back. The pointers are
+ * stored disguised (XOR LIVE_HIDE), so that the table does not keep a
+ * leaked block reachable in LeakSanitizer's eyes.
  */
 enum { LIVE_SLOTS = 1 << 16 };
+#define LIVE_HIDE ((uintptr_t)0xa5a5a5a5a5a5a5a5ULL)
 struct live_slot {
-    void *p;
+    uintptr_t p; /* the block's address XOR LIVE_HIDE; 0: empty */
     bool realloced;
 };
 static struct live_slot live_tab[LIVE_SLOTS];
@@ -235,9 +238,9 @@ static long live_n; /* non-realloc entries; under live_mu */
 static pthread_mutex_t live_mu = PTHREAD_MUTEX_INITIALIZER;
 
 static size_t
-live_hash(const void *p)
+live_hash(uintptr_t p)
 {
-    uint64_t x = (uint64_t)(uintptr_t)p;
+    uint64_t x = (uint64_t)p;
     x ^= x >> 33;
     x *= 0xff51afd7ed558ccdULL;
     x ^= x >> 33;
@@ -245,8 +248,9 @@ live_hash(const void *p)
 }
 
 static void
-live_add(void *p, bool realloced)
+live_add(void *block, bool realloced)
 {
+    uintptr_t p = (uintptr_t)block ^ LIVE_HIDE;
     pthread_mutex_lock(&live_mu);
     size_t i = live_hash(p);
     for (size_t probes = 0; live_tab[i].p; probes++) {
@@ -269,7 +273,7 @@ live_remove_at(size_t i)
 {
     size_t j = i;
     for (;;) {
-        live_tab[i].p = NULL;
+        live_tab[i].p = 0;
         for (;;) {
             j = (j + 1) & (LIVE_SLOTS - 1);
             if (!live_tab[j].p)
@@ -286,10 +290,11 @@ live_remove_at(size_t i)
 }
 
 static void
-live_del(void *p)
+live_del(void *block)
 {
-    if (!p)
+    if (!block)
         return;
+    uintptr_t p = (uintptr_t)block ^ LIVE_HIDE;
     pthread_mutex_lock(&live_mu);
     size_t i = live_hash(p);
     while (live_tab[i].p && live_tab[i].p != p)
