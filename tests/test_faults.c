@@ -137,6 +137,8 @@ void *__real_aligned_alloc(size_t a, size_t n);
 void __real_free(void *p);
 int __real_pthread_create(pthread_t *th, const pthread_attr_t *attr,
                           void *(*fn)(void *), void *arg);
+int __real_pthread_atfork(void (*prepare)(void), void (*parent)(void),
+                          void (*child)(void));
 void *__wrap_malloc(size_t n);
 void *__wrap_calloc(size_t k, size_t n);
 void *__wrap_realloc(void *p, size_t n);
@@ -144,6 +146,8 @@ void *__wrap_aligned_alloc(size_t a, size_t n);
 void __wrap_free(void *p);
 int __wrap_pthread_create(pthread_t *th, const pthread_attr_t *attr,
                           void *(*fn)(void *), void *arg);
+int __wrap_pthread_atfork(void (*prepare)(void), void (*parent)(void),
+                          void (*child)(void));
 
 /* Kinds of call the injector can fail. */
 enum {
@@ -153,6 +157,8 @@ enum {
     K_ALIGNED = 8,
     K_ALLOC = K_MALLOC | K_CALLOC | K_REALLOC | K_ALIGNED,
     K_THREAD = 16,
+    K_ATFORK = 32, /* pthread_atfork: ENOMEM, as glibc's when it cannot
+                      grow its handler list */
 };
 
 /* Fail only the k-th counted call, or the k-th and every later one. */
@@ -384,6 +390,15 @@ __wrap_pthread_create(pthread_t *th, const pthread_attr_t *attr,
     if (fault_inject(K_THREAD))
         return EAGAIN;
     return __real_pthread_create(th, attr, fn, arg);
+}
+
+int
+__wrap_pthread_atfork(void (*prepare)(void), void (*parent)(void),
+                      void (*child)(void))
+{
+    if (fault_inject(K_ATFORK))
+        return ENOMEM;
+    return __real_pthread_atfork(prepare, parent, child);
 }
 
 /* ---- checks of documented results -------------------------------------- */
@@ -1489,6 +1504,66 @@ test_faults_timer_heap_growth(void **state)
     }
 }
 
+/*
+ * pthread_atfork failing (libc's own allocation, reached through the
+ * wrapper) fails the constructors that need the fork handler with ENOMEM,
+ * and the next call registers it after all. Regression: the registration
+ * ran under pthread_once, so one failure made every later lfc_pool_new,
+ * lfc_group_new, lfc_merge_new and lfc_fanout_new fail for the life of
+ * the process. Must run first: the handler is registered on first use.
+ * The timer module's own registration (also under pthread_once, and
+ * still permanent if it fails: timer.h) is done before arming.
+ */
+static void
+test_faults_fork_watch_retries_after_atfork_failure(void **state)
+{
+    (void)state;
+    lfc_timer_free(lfc_timer_after(LFC_TEST_FAR_NS));
+    lfc_chan *in[2], *out[2];
+    for (int i = 0; i < 2; i++) {
+        in[i] = lfc_chan_new(1, sizeof(int));
+        out[i] = lfc_chan_new(1, sizeof(int));
+        assert_true(in[i] && out[i]);
+    }
+    fault_arm(K_ATFORK, M_FROM, 1, false);
+    errno = 0;
+    assert_null(lfc_pool_new(1, 0));
+    assert_int_equal(errno, ENOMEM);
+    errno = 0;
+    assert_null(lfc_group_new(lfc_ctx_background()));
+    assert_int_equal(errno, ENOMEM);
+    errno = 0;
+    assert_null(lfc_merge_new(&in[0], 1, out[0]));
+    assert_int_equal(errno, ENOMEM);
+    errno = 0;
+    assert_null(lfc_fanout_new(in[1], &out[1], 1, LFC_FANOUT_ROUND_ROBIN));
+    assert_int_equal(errno, ENOMEM);
+    fault_disarm();
+    assert_true(__atomic_load_n(&fi.failed, __ATOMIC_RELAXED) >= 4);
+
+    lfc_pool *p = lfc_pool_new(1, 0);
+    assert_non_null(p);
+    lfc_pool_free(p);
+    lfc_group *g = lfc_group_new(lfc_ctx_background());
+    assert_non_null(g);
+    lfc_group_free(g);
+    lfc_merger *m = lfc_merge_new(&in[0], 1, out[0]);
+    assert_non_null(m);
+    lfc_fanout *f = lfc_fanout_new(in[1], &out[1], 1, LFC_FANOUT_ROUND_ROBIN);
+    assert_non_null(f);
+    int v;
+    for (int i = 0; i < 2; i++) {
+        assert_status(lfc_close(in[i]), LFC_OK);
+        assert_status(lfc_recv(out[i], &v), LFC_CLOSED);
+    }
+    assert_true(lfc_merge_free(m) == 0);
+    assert_true(lfc_fanout_free(f) == 0);
+    for (int i = 0; i < 2; i++) {
+        lfc_chan_free(in[i]);
+        lfc_chan_free(out[i]);
+    }
+}
+
 /* A channel whose size overflows is refused with ENOMEM before any
  * allocation is tried. */
 static void
@@ -1522,6 +1597,9 @@ main(void)
     lfc_test_alarm(LFC_TEST_ALARM_S);
     lfc_watchdog_start(&g_dog, "fault sweeps", &g_progress, 0);
     const struct CMUnitTest tests[] = {
+        /* First: it needs the fork handler not registered yet. */
+        cmocka_unit_test_teardown(
+            test_faults_fork_watch_retries_after_atfork_failure, teardown),
         cmocka_unit_test_teardown(
             test_faults_chan_size_overflow_allocates_nothing, teardown),
         cmocka_unit_test_teardown(test_faults_alloc_each_site, teardown),
