@@ -5,8 +5,8 @@
  * status, leaks nothing, and the next call works.
  *
  * How. The binary is linked with --wrap for malloc, calloc, realloc,
- * aligned_alloc, free and pthread_create (CMakeLists.txt), which sends the
- * calls made from liblfchan.a's objects (and this file's) to the wrappers
+ * aligned_alloc, free, pthread_create and pthread_atfork (CMakeLists.txt),
+ * which sends the calls made from liblfchan.a's objects (and this file's) to the wrappers
  * below; the runtimes' own calls (libc's, cmocka's, the sanitizers') are
  * not wrapped. An armed injector counts the calls of the kinds it watches,
  * on the arming thread only (the library's constructors allocate on the
@@ -43,8 +43,9 @@
  *   | chan.c lfc__chan_new_at       | every channel         | chan_*, and  |
  *   |   aligned_alloc               | (users' and internal) | every other  |
  *   | ctx.c ctx_new calloc          | a context             | ctx_*, group |
- *   | timer.c timer_alloc calloc    | every timer           | timer_*,     |
- *   |                               |                       | ctx_*        |
+ *   | timer.c timer_alloc calloc    | every timer           | after_*,     |
+ *   |                               |                       | timer_after, |
+ *   |                               |                       | tick, ctx_*  |
  *   | timer.c heap_reserve realloc  | heap: first and grow  | heap growth  |
  *   | select.c select_impl malloc   | > 32 cases            | select_40,   |
  *   |                               |                       | merge_wide,  |
@@ -72,17 +73,24 @@
  * and the value still delivered: merge_wide and fanout_bc_40 count every
  * thread's allocations to reach them. The timer thread, pool workers and
  * group task threads allocate nothing (the timer thread frees: fired
- * lfc_after timers, the heap when it exits). Operations that allocate
- * nothing (send, receive, close, dup, selects up to 32 cases, the _ctx
- * calls, semaphore and wait group operations, pool submits and waits,
- * timer stop, context cancel) run inside the scenarios too: their sweeps
- * would find their allocations, and each scenario's expected site count
- * says there are none beyond the constructors'.
+ * lfc_after timers, the heap when it exits): ctx_deadline_fires,
+ * after_zero, tick, pool and group count every thread's calls too, and
+ * their site counts are still the constructors' alone. Operations that
+ * allocate nothing (send, receive, close, dup, selects up to 32 cases,
+ * the _ctx calls, semaphore and wait group operations, pool submits and
+ * waits, timer stop, context cancel) run inside the scenarios too: their
+ * sweeps would find their allocations, and each scenario's expected site
+ * count says there are none beyond the constructors'.
  *
- * Not reachable here: pthread_atfork's own allocation (inside libc; the
- * registration runs once per process under pthread_once, for the timer
- * module and lfc__fork_watch), pthread_mutex_init, pthread_cond_init and
- * pthread_attr_init failing (glibc's never do for default attributes).
+ * pthread_atfork (its handler list is libc's allocation) is failed through
+ * its wrapper for lfc__fork_watch (pools, groups, mergers, fan-outs), in
+ * the first test of the binary, since the handler is registered on first
+ * use. The timer module's registration is not failed: it runs once per
+ * process under pthread_once and a failure is final (timer.h), which
+ * would fail every later timer scenario. Not reachable: pthread_mutex_init,
+ * pthread_cond_init, pthread_condattr_init and pthread_attr_init failing
+ * (glibc's never do for default attributes), and the allocations libc
+ * makes inside pthread_create (its failure is what EAGAIN stands for).
  *
  * Thread creation sites (pthread_create in src/):
  *
@@ -168,12 +176,12 @@ enum { M_ONE, M_FROM };
  * the test thread re-arms); armed is stored last, with release. */
 static struct {
     int armed;
-    int global;    /* count every thread's calls, not only the arming one's */
+    int global; /* count every thread's calls, not only the arming one's */
     unsigned kinds;
     int mode;
-    long at;       /* the at-th counted call fails (1-based) */
-    long seen;     /* counted calls so far */
-    long failed;   /* failures injected */
+    long at;          /* the at-th counted call fails (1-based) */
+    long seen;        /* counted calls so far */
+    long failed;      /* failures injected */
     long failed_here; /* of which on the arming thread */
 } fi;
 static __thread bool t_arming; /* this thread armed the injector */
@@ -212,9 +220,8 @@ fault_inject(unsigned kind)
         return false;
     long n = __atomic_add_fetch(&fi.seen, 1, __ATOMIC_RELAXED);
     long at = __atomic_load_n(&fi.at, __ATOMIC_RELAXED);
-    bool fail = __atomic_load_n(&fi.mode, __ATOMIC_RELAXED) == M_ONE
-                    ? n == at
-                    : n >= at;
+    bool fail = __atomic_load_n(&fi.mode, __ATOMIC_RELAXED) == M_ONE ? n == at
+                                                                     : n >= at;
     if (!fail)
         return false;
     __atomic_fetch_add(&fi.failed, 1, __ATOMIC_RELAXED);
@@ -450,8 +457,10 @@ enum {
 };
 
 enum {
-    SC_GLOBAL = 1, /* count allocations on every thread (library threads
-                      allocate); sweep "one" only */
+    SC_GLOBAL = 1, /* sweeps "one" and "thread" count the calls on every
+                      thread: to reach the library threads' allocations,
+                      or to show there are none (the site count covers
+                      them); "from" fails the calling thread's only */
     SC_TIMER = 2,  /* arms a timer: the thread sweep needs the timer
                       thread down first */
 };
@@ -662,8 +671,7 @@ fin_ctx_born_cancelled(struct st *s, int failures)
         if (!s->obj[i])
             continue;
         assert_status(lfc_ctx_err(s->obj[i]), LFC_CANCELED);
-        assert_status(lfc_try_recv(lfc_ctx_done(s->obj[i]), NULL),
-                      LFC_CLOSED);
+        assert_status(lfc_try_recv(lfc_ctx_done(s->obj[i]), NULL), LFC_CLOSED);
         lfc_ctx_free(s->obj[i]);
     }
     lfc_ctx_free(s->obj[0]);
@@ -677,6 +685,21 @@ act_ctx_timeout(struct st *s)
         return ctor_enomem("lfc_ctx_with_timeout(bg, far)");
     s->obj[0] = c;
     assert_status(lfc_ctx_err(c), LFC_OK);
+    return 0;
+}
+
+/* The deadline fires on the timer thread, which cancels the context and
+ * frees nothing of its own: counted on every thread, the allocations are
+ * still the constructor's three. */
+static int
+act_ctx_deadline_fires(struct st *s)
+{
+    lfc_ctx *c = lfc_ctx_with_timeout(lfc_ctx_background(), LFC_TEST_MS);
+    if (!c)
+        return ctor_enomem("lfc_ctx_with_timeout(bg, 1 ms)");
+    s->obj[0] = c;
+    assert_status(lfc_recv(lfc_ctx_done(c), NULL), LFC_CLOSED);
+    assert_status(lfc_ctx_err(c), LFC_TIMEDOUT);
     return 0;
 }
 
@@ -782,7 +805,7 @@ static int
 act_select_all(struct st *s)
 {
     static const select_fn fns[] = {
-        lfc_try_select,        lfc_select,       select_until_far,
+        lfc_try_select,        lfc_select,        select_until_far,
         lfc_try_select_biased, lfc_select_biased, select_biased_until_far,
     };
     lfc_case cases[MAXCH];
@@ -790,8 +813,8 @@ act_select_all(struct st *s)
     int f = 0;
     for (size_t k = 0; k < sizeof(fns) / sizeof(fns[0]); k++) {
         for (int i = 0; i < s->nch; i++)
-            cases[i] = (lfc_case){.ch = s->ch[i], .dir = LFC_RECV,
-                                  .buf = &vals[i]};
+            cases[i] =
+                (lfc_case){.ch = s->ch[i], .dir = LFC_RECV, .buf = &vals[i]};
         int r = fns[k](cases, s->nch);
         if (r == LFC_ENOMEM) {
             f++;
@@ -929,8 +952,7 @@ fin_pool(struct st *s, int failures)
     lfc_pool *p = s->obj[0];
     if (!p)
         return;
-    assert_int_equal(__atomic_load_n(&s->counter, __ATOMIC_RELAXED),
-                     s->oks);
+    assert_int_equal(__atomic_load_n(&s->counter, __ATOMIC_RELAXED), s->oks);
     struct lfc_pool_stats ps;
     assert_status(lfc_pool_stats(p, &ps), LFC_OK);
     assert_true(ps.submitted == (uint64_t)s->oks &&
@@ -965,9 +987,8 @@ act_group(struct st *s)
     for (int i = 0; i <= GROUP_TASKS; i++) {
         if (i == GROUP_TASKS)
             assert_status(lfc_group_wait(g), LFC_OK);
-        int r = i == GROUP_TASKS
-                    ? lfc_group_try_go(g, gtask_bump, &s->counter)
-                    : lfc_group_go(g, gtask_bump, &s->counter);
+        int r = i == GROUP_TASKS ? lfc_group_try_go(g, gtask_bump, &s->counter)
+                                 : lfc_group_go(g, gtask_bump, &s->counter);
         if (status_enomem("lfc_group_go", r))
             f++;
         else
@@ -985,8 +1006,7 @@ fin_group(struct st *s, int failures)
     if (!g)
         return;
     /* Every go that returned LFC_OK ran, and only those. */
-    assert_int_equal(__atomic_load_n(&s->counter, __ATOMIC_RELAXED),
-                     s->oks);
+    assert_int_equal(__atomic_load_n(&s->counter, __ATOMIC_RELAXED), s->oks);
     /* The running count is back to 0 (set_limit refuses otherwise), and
      * the group still starts tasks. */
     assert_status(lfc_group_set_limit(g, 2), LFC_OK);
@@ -1112,8 +1132,8 @@ prep_fanout_rr_3(struct st *s)
 static int
 act_fanout_rr(struct st *s)
 {
-    lfc_fanout *f = lfc_fanout_new(s->out, s->ch, (size_t)s->nch,
-                                   LFC_FANOUT_ROUND_ROBIN);
+    lfc_fanout *f =
+        lfc_fanout_new(s->out, s->ch, (size_t)s->nch, LFC_FANOUT_ROUND_ROBIN);
     if (!f)
         return ctor_enomem("lfc_fanout_new(round robin)");
     s->obj[0] = f;
@@ -1161,8 +1181,8 @@ prep_fanout_bc_40(struct st *s)
 static int
 act_fanout_bc(struct st *s)
 {
-    lfc_fanout *f = lfc_fanout_new(s->out, s->ch, (size_t)s->nch,
-                                   LFC_FANOUT_BROADCAST);
+    lfc_fanout *f =
+        lfc_fanout_new(s->out, s->ch, (size_t)s->nch, LFC_FANOUT_BROADCAST);
     if (!f)
         return ctor_enomem("lfc_fanout_new(broadcast)");
     s->obj[0] = f;
@@ -1196,8 +1216,8 @@ fin_fanout_bc(struct st *s, int failures)
 
 /*
  * The scenarios. sites: allocations a clean run makes on the calling
- * thread; threads: thread creations (with the timer thread down, for
- * timer scenarios). Both are checked, so an operation that starts to
+ * thread (on every thread, for SC_GLOBAL); threads: thread creations
+ * (with the timer thread down, for timer scenarios). Both are checked, so an operation that starts to
  * allocate shows up here (and in the table above).
  */
 static const struct scenario scenarios[] = {
@@ -1210,49 +1230,49 @@ static const struct scenario scenarios[] = {
     {"chan_large_elem", SW_ONE | SW_FROM, 0, 1, 0, NULL, act_chan_large,
      fin_obj0_chan, NULL},
     /* a, b: ctx + done; c, d: ctx + done + timer. */
-    {"ctx_tree", SW_ONE | SW_FROM, 0, 10, 0, NULL, act_ctx_tree,
-     fin_ctx_tree, NULL},
+    {"ctx_tree", SW_ONE | SW_FROM, 0, 10, 0, NULL, act_ctx_tree, fin_ctx_tree,
+     NULL},
     {"ctx_born_cancelled", SW_ONE | SW_FROM, 0, 8, 0, prep_cancelled_parent,
      act_ctx_born_cancelled, fin_ctx_born_cancelled, NULL},
-    {"ctx_timeout", SW_ALL, SC_TIMER, 3, 1, NULL, act_ctx_timeout,
-     fin_ctx_obj0, "lfc-timer"},
+    {"ctx_timeout", SW_ALL, SC_TIMER, 3, 1, NULL, act_ctx_timeout, fin_ctx_obj0,
+     "lfc-timer"},
+    {"ctx_deadline_fires", SW_ALL, SC_TIMER | SC_GLOBAL, 3, 1, NULL,
+     act_ctx_deadline_fires, fin_ctx_obj0, "lfc-timer"},
     /* timer + channel each. */
-    {"after_far", SW_ALL, SC_TIMER, 2, 1, NULL, act_after_far,
-     fin_obj0_chan, "lfc-timer"},
-    {"after_zero", SW_ONE | SW_FROM, SC_TIMER, 2, 0, NULL, act_after_zero,
-     fin_obj0_chan, NULL},
+    {"after_far", SW_ALL, SC_TIMER, 2, 1, NULL, act_after_far, fin_obj0_chan,
+     "lfc-timer"},
+    {"after_zero", SW_ONE | SW_FROM, SC_TIMER | SC_GLOBAL, 2, 0, NULL,
+     act_after_zero, fin_obj0_chan, NULL},
     {"timer_after", SW_ALL, SC_TIMER, 2, 1, NULL, act_timer_after,
      fin_timer_obj0, "lfc-timer"},
-    {"tick", SW_ALL, SC_TIMER, 2, 1, NULL, act_tick, fin_timer_obj0,
+    {"tick", SW_ALL, SC_TIMER | SC_GLOBAL, 2, 1, NULL, act_tick, fin_timer_obj0,
      "lfc-timer"},
     /* One allocation per select form. */
     {"select_40", SW_ONE | SW_FROM, 0, 6, 0, prep_40_full, act_select_all,
      fin_select_all, NULL},
-    {"select_32_and_ctx_ops", SW_ONE | SW_FROM, 0, 0, 0,
-     prep_select_small_ctx, act_ctx_ops, fin_ctx_ops, NULL},
+    {"select_32_and_ctx_ops", SW_ONE | SW_FROM, 0, 0, 0, prep_select_small_ctx,
+     act_ctx_ops, fin_ctx_ops, NULL},
     {"sem_wg", SW_ONE | SW_FROM, 0, 2, 0, NULL, act_sem_wg, fin_sem_wg, NULL},
     /* pool, workers, stripes, queue. */
-    {"pool", SW_ALL, 0, 4, POOL_WORKERS, NULL, act_pool, fin_pool,
+    {"pool", SW_ALL, SC_GLOBAL, 4, POOL_WORKERS, NULL, act_pool, fin_pool,
      "lfc-pool"},
     /* group, ctx, done; the limit's sem; a task record per go. */
-    {"group", SW_ALL, 0, 3 + 1 + GROUP_TASKS + 1, GROUP_TASKS + 1, NULL,
-     act_group,
-     fin_group, "lfc-group"},
+    {"group", SW_ALL, SC_GLOBAL, 3 + 1 + GROUP_TASKS + 1, GROUP_TASKS + 1, NULL,
+     act_group, fin_group, "lfc-group"},
     /* merger, level, holds, nodes, stop, gate; root: buf, cases. */
     {"merge_3", SW_ALL, 0, 8, 1, prep_merge_3, act_merge, fin_merge,
      "lfc-merge"},
     /* 3 leaves (channel, buf, cases each) and the root. */
     {"merge_70", SW_ALL, 0, 17, 4, prep_merge_70, act_merge, fin_merge,
      "lfc-merge"},
-    {"merge_wide_node", SW_ONE, SC_GLOBAL, -1, 1, prep_merge_wide,
+    {"merge_wide_node", SW_ONE | SW_FROM, SC_GLOBAL, -1, 1, prep_merge_wide,
      act_merge_wide, fin_merge_wide, "lfc-merge"},
     /* fan-out, holds, outs, live, cases, buf, stop, gate. */
     {"fanout_rr_3", SW_ALL, 0, 8, 1, prep_fanout_rr_3, act_fanout_rr,
      fin_fanout_rr, "lfc-fanout"},
-    {"fanout_bc_40", SW_ONE, SC_GLOBAL, -1, 1, prep_fanout_bc_40,
+    {"fanout_bc_40", SW_ONE | SW_FROM, SC_GLOBAL, -1, 1, prep_fanout_bc_40,
      act_fanout_bc, fin_fanout_bc, "lfc-fanout"},
 };
-
 
 /* ---- the sweeps -------------------------------------------------------- */
 
@@ -1275,8 +1295,8 @@ expect_live(long want, const char *name, long k)
     long n;
     while ((n = live_count()) != want) {
         if (lfc_test_now_ns() > end)
-            fail_msg("%s, k=%ld: %ld blocks live, want %ld: a leak", name, k,
-                     n, want);
+            fail_msg("%s, k=%ld: %ld blocks live, want %ld: a leak", name, k, n,
+                     want);
         lfc_test_sleep_ns(LFC_TEST_MS);
     }
 }
@@ -1331,7 +1351,7 @@ run_once(const struct scenario *sc, unsigned kinds, int mode, long at)
     if (sc->prepare)
         sc->prepare(&s);
     if (at > 0)
-        fault_arm(kinds, mode, at, (sc->flags & SC_GLOBAL) != 0);
+        fault_arm(kinds, mode, at, (sc->flags & SC_GLOBAL) && mode == M_ONE);
     r.failures = sc->act(&s);
     if (at > 0) {
         fault_disarm();
@@ -1395,8 +1415,8 @@ sweep(const struct scenario *sc, int sw)
                      "reported",
                      sc->name, sn, k, r.failed_here, r.failures);
         if (mode == M_ONE && r.failures > 1)
-            fail_msg("%s %s k=%ld: one failure injected, %d reported",
-                     sc->name, sn, k, r.failures);
+            fail_msg("%s %s k=%ld: one failure injected, %d reported", sc->name,
+                     sn, k, r.failures);
         if (r.failures > 0)
             reported++;
         else
@@ -1416,8 +1436,6 @@ sweep_all(int sw)
     for (size_t i = 0; i < sizeof(scenarios) / sizeof(scenarios[0]); i++) {
         const struct scenario *sc = &scenarios[i];
         if (!(sc->sweeps & sw) || filtered_out(sc))
-            continue;
-        if (sw == SW_FROM && (sc->flags & SC_GLOBAL))
             continue;
         sweep(sc, sw);
     }
@@ -1603,8 +1621,7 @@ main(void)
         cmocka_unit_test_teardown(
             test_faults_chan_size_overflow_allocates_nothing, teardown),
         cmocka_unit_test_teardown(test_faults_alloc_each_site, teardown),
-        cmocka_unit_test_teardown(test_faults_alloc_from_each_site,
-                                  teardown),
+        cmocka_unit_test_teardown(test_faults_alloc_from_each_site, teardown),
         cmocka_unit_test_teardown(test_faults_thread_each_site, teardown),
         cmocka_unit_test_teardown(test_faults_timer_heap_growth, teardown),
     };
