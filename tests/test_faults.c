@@ -185,6 +185,11 @@ static struct {
     long failed_here; /* of which on the arming thread */
 } fi;
 static __thread bool t_arming; /* this thread armed the injector */
+/* Random failures on this thread (test_faults_random_concurrent): one
+ * call in t_rand_one fails, drawn from t_rand_state; 0: off. */
+static __thread unsigned t_rand_one;
+static long g_rand_failed; /* failures it injected, all threads */
+static __thread uint64_t t_rand_state;
 
 static void
 fault_arm(unsigned kinds, int mode, long at, bool global)
@@ -211,6 +216,12 @@ fault_disarm(void)
 static bool
 fault_inject(unsigned kind)
 {
+    if (t_rand_one && (kind & (K_ALLOC | K_THREAD))) {
+        if (lfc_test_xorshift64(&t_rand_state) % t_rand_one != 0)
+            return false;
+        __atomic_fetch_add(&g_rand_failed, 1, __ATOMIC_RELAXED);
+        return true;
+    }
     if (!__atomic_load_n(&fi.armed, __ATOMIC_ACQUIRE))
         return false;
     bool here = t_arming;
@@ -1230,8 +1241,9 @@ static const struct scenario scenarios[] = {
     {"chan_large_elem", SW_ONE | SW_FROM, 0, 1, 0, NULL, act_chan_large,
      fin_obj0_chan, NULL},
     /* a, b: ctx + done; c, d: ctx + done + timer. */
-    {"ctx_tree", SW_ONE | SW_FROM, 0, 10, 0, NULL, act_ctx_tree, fin_ctx_tree,
-     NULL},
+    /* thread: c's arm, under a linked parent b, cannot start the thread */
+    {"ctx_tree", SW_ALL, SC_TIMER, 10, 1, NULL, act_ctx_tree, fin_ctx_tree,
+     "lfc-timer"},
     {"ctx_born_cancelled", SW_ONE | SW_FROM, 0, 8, 0, prep_cancelled_parent,
      act_ctx_born_cancelled, fin_ctx_born_cancelled, NULL},
     {"ctx_timeout", SW_ALL, SC_TIMER, 3, 1, NULL, act_ctx_timeout, fin_ctx_obj0,
@@ -1582,6 +1594,212 @@ test_faults_fork_watch_retries_after_atfork_failure(void **state)
     }
 }
 
+/* ---- random failures, on several threads at once ----------------------- */
+
+/* What the helpers found wrong; the first message is kept. */
+static int g_bad;
+static char g_bad_msg[256];
+static pthread_mutex_t g_bad_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+bad(const char *fmt, ...)
+{
+    pthread_mutex_lock(&g_bad_mu);
+    if (!g_bad) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(g_bad_msg, sizeof(g_bad_msg), fmt, ap);
+        va_end(ap);
+    }
+    g_bad++;
+    pthread_mutex_unlock(&g_bad_mu);
+}
+
+/* A NULL from a constructor: errno must say ENOMEM. */
+static bool
+null_ok(const void *p, const char *what)
+{
+    if (!p && errno != ENOMEM)
+        bad("%s: NULL with errno %d", what, errno);
+    return p != NULL;
+}
+
+static void
+rand_after(uint64_t r)
+{
+    errno = 0;
+    lfc_chan *ch = lfc_after((int64_t)(r % (2 * LFC_TEST_MS)));
+    if (!null_ok(ch, "lfc_after"))
+        return;
+    int64_t v;
+    if (r & 8 && lfc_recv(ch, &v) != LFC_OK)
+        bad("lfc_after: the value never came");
+    lfc_chan_free(ch); /* fired or not */
+}
+
+static void
+rand_ctx(uint64_t r)
+{
+    errno = 0;
+    lfc_ctx *c = lfc_ctx_with_timeout(lfc_ctx_background(),
+                                      (int64_t)(r % (2 * LFC_TEST_MS)));
+    if (!null_ok(c, "lfc_ctx_with_timeout"))
+        return;
+    errno = 0;
+    lfc_ctx *k = lfc_ctx_with_cancel(c);
+    null_ok(k, "lfc_ctx_with_cancel");
+    if (r & 8) {
+        if (lfc_recv(lfc_ctx_done(c), NULL) != LFC_CLOSED ||
+            lfc_ctx_err(c) != LFC_TIMEDOUT)
+            bad("ctx: the deadline never fired");
+        if (k && lfc_ctx_err(k) != LFC_TIMEDOUT)
+            bad("ctx: the child missed its parent's deadline");
+    }
+    lfc_ctx_free(c);
+    lfc_ctx_free(k);
+}
+
+static void
+rand_pool(uint64_t r)
+{
+    (void)r;
+    int n = 0;
+    errno = 0;
+    lfc_pool *p = lfc_pool_new(2, 2);
+    if (!null_ok(p, "lfc_pool_new"))
+        return;
+    for (int i = 0; i < 3; i++)
+        if (lfc_pool_submit(p, task_bump, &n) != LFC_OK)
+            bad("lfc_pool_submit failed");
+    if (lfc_pool_wait(p) != LFC_OK ||
+        __atomic_load_n(&n, __ATOMIC_RELAXED) != 3)
+        bad("pool: %d of 3 tasks ran", n);
+    lfc_pool_free(p);
+}
+
+static void
+rand_group(uint64_t r)
+{
+    int n = 0;
+    int oks = 0;
+    errno = 0;
+    lfc_group *g = lfc_group_new(lfc_ctx_background());
+    if (!null_ok(g, "lfc_group_new"))
+        return;
+    int l = lfc_group_set_limit(g, 1);
+    if (l != LFC_OK && l != LFC_ENOMEM)
+        bad("lfc_group_set_limit: %d", l);
+    for (int i = 0; i < 3; i++) {
+        int rc = lfc_group_go(g, gtask_bump, &n);
+        if (rc == LFC_OK)
+            oks++;
+        else if (rc != LFC_ENOMEM)
+            bad("lfc_group_go: %d", rc);
+    }
+    if (lfc_group_wait(g) != LFC_OK ||
+        __atomic_load_n(&n, __ATOMIC_RELAXED) != oks)
+        bad("group: %d ran, %d started", n, oks);
+    lfc_group_free(g);
+    (void)r;
+}
+
+static void
+rand_merge(uint64_t r)
+{
+    (void)r;
+    lfc_chan *in[3];
+    lfc_chan *out;
+    t_rand_one = 0; /* the channels are the test's, not under test */
+    out = lfc_chan_new(3, sizeof(int));
+    for (int i = 0; i < 3; i++) {
+        in[i] = lfc_chan_new(1, sizeof(int));
+        if (!in[i] || !out || lfc_send(in[i], &i) != LFC_OK)
+            bad("merge: setup");
+    }
+    t_rand_one = 8;
+    errno = 0;
+    lfc_merger *m = lfc_merge_new(in, 3, out);
+    if (null_ok(m, "lfc_merge_new")) {
+        int v;
+        int sum = 0;
+        for (int i = 0; i < 3; i++)
+            lfc_close(in[i]);
+        while (lfc_recv(out, &v) == LFC_OK)
+            sum += v;
+        if (sum != 0 + 1 + 2)
+            bad("merge: sum %d", sum);
+        if (lfc_merge_free(m) != 0)
+            bad("merge: drops");
+    } else {
+        for (int i = 0; i < 3; i++)
+            if (lfc_chan_len(in[i]) != 1)
+                bad("merge: a failed constructor received");
+    }
+    for (int i = 0; i < 3; i++)
+        lfc_chan_free(in[i]);
+    lfc_chan_free(out);
+}
+
+struct rand_arg {
+    uint64_t seed;
+    long iters;
+};
+
+static void *
+rand_main(void *arg)
+{
+    struct rand_arg *a = arg;
+    static void (*const ops[])(uint64_t) = {rand_after, rand_ctx, rand_pool,
+                                            rand_group, rand_merge};
+    uint64_t pick = a->seed ^ 0x9e3779b97f4a7c15ULL;
+    t_rand_state = a->seed;
+    for (long i = 0; i < a->iters; i++) {
+        uint64_t r = lfc_test_xorshift64(&pick);
+        t_rand_one = 8; /* one call in 8 fails */
+        ops[r % (sizeof(ops) / sizeof(ops[0]))](r >> 8);
+        t_rand_one = 0;
+        lfc_progress_bump(&g_progress);
+    }
+    return NULL;
+}
+
+/*
+ * Three threads create, use and free timers, contexts (deadlines firing
+ * on the timer thread), pools, groups and mergers while one in eight of
+ * their allocations and thread creations fails, at random (fixed seeds):
+ * the error paths of one thread race with the others' normal paths and
+ * with the timer thread starting and exiting. Every failure must be a
+ * documented one, everything that succeeded must work, and at the end
+ * nothing may be left: no block, no timer, no thread. Hangs: the
+ * watchdog. LFC_TEST_SCALE sizes it.
+ */
+static void
+test_faults_random_concurrent(void **state)
+{
+    (void)state;
+    enum { T = 3 };
+    pthread_t th[T];
+    struct rand_arg a[T];
+    long live0 = live_count();
+    for (int i = 0; i < T; i++) {
+        a[i] = (struct rand_arg){.seed = 0x51ed2701u + (uint64_t)i * 7919,
+                                 .iters = lfc_test_scaled(400, 40)};
+        assert_int_equal(pthread_create(&th[i], NULL, rand_main, &a[i]), 0);
+    }
+    for (int i = 0; i < T; i++)
+        pthread_join(th[i], NULL);
+    if (g_bad)
+        fail_msg("%d problem(s); first: %s", g_bad, g_bad_msg);
+    printf("faults: random_concurrent: %d threads x %ld operations, %ld "
+           "failures injected\n",
+           T, a[0].iters, __atomic_load_n(&g_rand_failed, __ATOMIC_RELAXED));
+    assert_true(__atomic_load_n(&g_rand_failed, __ATOMIC_RELAXED) > 0);
+    expect_live(live0, "random_concurrent", 0);
+    expect_pending(0, "random_concurrent", 0);
+    expect_no_threads("lfc-pool");
+    expect_no_threads("lfc-merge");
+}
+
 /* A channel whose size overflows is refused with ENOMEM before any
  * allocation is tried. */
 static void
@@ -1624,6 +1842,7 @@ main(void)
         cmocka_unit_test_teardown(test_faults_alloc_from_each_site, teardown),
         cmocka_unit_test_teardown(test_faults_thread_each_site, teardown),
         cmocka_unit_test_teardown(test_faults_timer_heap_growth, teardown),
+        cmocka_unit_test_teardown(test_faults_random_concurrent, teardown),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);
     lfc_watchdog_stop(&g_dog);
