@@ -53,8 +53,8 @@
  *   | sem.c lfc_sem_new             | semaphore             | sem_wg,      |
  *   |   aligned_alloc               |                       | group        |
  *   | wg.c lfc_wg_new aligned_alloc | wait group            | sem_wg       |
- *   | pool.c lfc_pool_new_opts x3   | pool, workers,        | pool         |
- *   |   aligned_alloc               | stripes               |              |
+ *   | pool.c lfc_pool_new_opts x3   | pool, workers,        | pool,        |
+ *   |   aligned_alloc               | stripes               | pool_opts    |
  *   | group.c lfc_group_new calloc  | group                 | group        |
  *   | group.c start malloc          | a task record         | group        |
  *   | merge.c lfc_merge_new_ex      | merger, level array,  | merge_*      |
@@ -96,12 +96,15 @@
  *
  *   | site                         | scenarios                            |
  *   |------------------------------|--------------------------------------|
- *   | pool.c start_worker          | pool (the 1st..4th worker fails: the |
- *   |                              | started ones are joined, NULL ENOMEM)|
+ *   | pool.c start_worker          | pool, pool_opts (pinned, named): the |
+ *   |                              | 1st..nth worker fails; the started   |
+ *   |                              | ones are joined, NULL ENOMEM         |
  *   | merge.c thread_start, merger | merge_3, merge_70 (each node's)      |
  *   | merge.c thread_start, fan-out| fanout_rr_3                          |
  *   | timer.c ensure_thread        | after_far, timer_after, tick,        |
- *   |                              | ctx_timeout (timer thread down first)|
+ *   |                              | ctx_timeout, ctx_deadline_fires,     |
+ *   |                              | ctx_tree (timer thread down first;   |
+ *   |                              | the next arm starts it)              |
  *   | group.c start                | group (limit 1: a failed go must     |
  *   |                              | give its permit back, or the next go |
  *   |                              | hangs)                               |
@@ -121,6 +124,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -971,6 +975,33 @@ fin_pool(struct st *s, int failures)
     lfc_pool_free(p);
 }
 
+/* lfc_pool_new_opts: named workers pinned to a CPU we may run on, an
+ * unbuffered queue. */
+static int
+act_pool_opts(struct st *s)
+{
+    cpu_set_t allowed;
+    int cpu = 0;
+    if (sched_getaffinity(0, sizeof(allowed), &allowed) == 0)
+        while (cpu < CPU_SETSIZE - 1 && !CPU_ISSET(cpu, &allowed))
+            cpu++;
+    struct lfc_pool_opts o = {.workers = 2,
+                              .queue_capacity = 0,
+                              .name = "faults",
+                              .cpus = &cpu,
+                              .ncpus = 1};
+    lfc_pool *p = lfc_pool_new_opts(&o);
+    if (!p)
+        return ctor_enomem("lfc_pool_new_opts");
+    s->obj[0] = p;
+    for (int i = 0; i < 4; i++) {
+        assert_status(lfc_pool_submit(p, task_bump, &s->counter), LFC_OK);
+        s->oks++;
+    }
+    assert_status(lfc_pool_wait(p), LFC_OK);
+    return 0;
+}
+
 /* -- group -- */
 
 static int
@@ -1268,6 +1299,7 @@ static const struct scenario scenarios[] = {
     /* pool, workers, stripes, queue. */
     {"pool", SW_ALL, SC_GLOBAL, 4, POOL_WORKERS, NULL, act_pool, fin_pool,
      "lfc-pool"},
+    {"pool_opts", SW_ALL, 0, 4, 2, NULL, act_pool_opts, fin_pool, "faults-"},
     /* group, ctx, done; the limit's sem; a task record per go. */
     {"group", SW_ALL, SC_GLOBAL, 3 + 1 + GROUP_TASKS + 1, GROUP_TASKS + 1, NULL,
      act_group, fin_group, "lfc-group"},
