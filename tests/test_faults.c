@@ -6,9 +6,9 @@
  *
  * How. The binary is linked with --wrap for malloc, calloc, realloc,
  * aligned_alloc, free, pthread_create and pthread_atfork (CMakeLists.txt),
- * which sends the calls made from liblfchan.a's objects (and this file's) to the wrappers
- * below; the runtimes' own calls (libc's, cmocka's, the sanitizers') are
- * not wrapped. An armed injector counts the calls of the kinds it watches,
+ * which sends the calls made from liblfchan.a's objects (and this file's)
+ * to the wrappers below; the runtimes' own calls (libc's, cmocka's, the
+ * sanitizers') are not wrapped. An armed injector counts the calls of the kinds it watches,
  * on the arming thread only (the library's constructors allocate on the
  * caller's thread) or, for scenarios whose library threads allocate, on
  * every thread, and fails the k-th one: malloc and friends return NULL
@@ -118,7 +118,16 @@
  * waits for the timer thread to exit before each run of a timer scenario,
  * so that the arm has to start one.
  *
- * LFC_TEST_FILTER=<substring> runs only the scenarios whose name has it.
+ * Besides the sweeps: test_faults_fork_watch_retries_after_atfork_failure
+ * (pthread_atfork failing, first in the binary), a channel whose size
+ * overflows (ENOMEM with no allocation tried), and
+ * test_faults_random_concurrent: three threads at once, one call in eight
+ * failing at random, so that error paths race with each other and with
+ * the timer thread starting and exiting.
+ *
+ * LFC_TEST_FILTER=<substring> runs only the sweep scenarios whose name
+ * has it; LFC_TEST_SCALE sizes the random test (400 operations per thread
+ * at 1). About 5 s in a plain build on two idle cores.
  */
 #define _GNU_SOURCE
 
