@@ -8,10 +8,10 @@
  * aligned_alloc, free, pthread_create and pthread_atfork (CMakeLists.txt),
  * which sends the calls made from liblfchan.a's objects (and this file's)
  * to the wrappers below; the runtimes' own calls (libc's, cmocka's, the
- * sanitizers') are not wrapped. An armed injector counts the calls of the kinds it watches,
- * on the arming thread only (the library's constructors allocate on the
- * caller's thread) or, for scenarios whose library threads allocate, on
- * every thread, and fails the k-th one: malloc and friends return NULL
+ * sanitizers') are not wrapped. An armed injector counts the calls of the
+ * kinds it watches, on the arming thread only (the library's constructors
+ * allocate on the caller's thread) or, for scenarios whose library
+ * threads allocate, on every thread, and fails the k-th one: malloc and friends return NULL
  * with errno ENOMEM, pthread_create returns EAGAIN. A sweep runs a
  * scenario with k = 1, 2, ... until a run meets no injected failure (so
  * every allocation or creation the scenario reaches has failed once), and
@@ -1268,8 +1268,9 @@ fin_fanout_bc(struct st *s, int failures)
 /*
  * The scenarios. sites: allocations a clean run makes on the calling
  * thread (on every thread, for SC_GLOBAL); threads: thread creations
- * (with the timer thread down, for timer scenarios). Both are checked, so an operation that starts to
- * allocate shows up here (and in the table above).
+ * (with the timer thread down, for timer scenarios). Both are checked, so
+ * an operation that starts to allocate shows up here (and in the table
+ * above).
  */
 static const struct scenario scenarios[] = {
     {"chan_buffered", SW_ONE | SW_FROM, 0, 1, 0, NULL, act_chan_buffered,
