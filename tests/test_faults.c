@@ -11,11 +11,11 @@
  * sanitizers') are not wrapped. An armed injector counts the calls of the
  * kinds it watches, on the arming thread only (the library's constructors
  * allocate on the caller's thread) or, for scenarios whose library
- * threads allocate, on every thread, and fails the k-th one: malloc and friends return NULL
- * with errno ENOMEM, pthread_create returns EAGAIN. A sweep runs a
- * scenario with k = 1, 2, ... until a run meets no injected failure (so
- * every allocation or creation the scenario reaches has failed once), and
- * at each k checks:
+ * threads allocate, on every thread, and fails the k-th one: malloc and
+ * friends return NULL with errno ENOMEM, pthread_create returns EAGAIN. A
+ * sweep runs a scenario with k = 1, 2, ... until a run meets no injected
+ * failure (so every allocation or creation the scenario reaches has
+ * failed once), and at each k checks:
  *   - the result is the documented one: a constructor returns NULL with
  *     errno ENOMEM, a status call LFC_ENOMEM (each scenario checks its own
  *     calls, including that nothing was consumed or started);
