@@ -7,7 +7,8 @@
  *   |-----------------------|---------------------------|----------|-------|
  *   | lfc__fork_generation  | child handler (one thread | every    | rlx   |
  *   | .gen                  | in the child)             | call     |       |
- *   | watch_err             | watch_init, under once    | watchers | once  |
+ *   | watching              | the first watchers (more  | watchers | rlx   |
+ *   |                       | than one if they race)    |          |       |
  */
 #include <errno.h>
 #include <pthread.h>
@@ -17,8 +18,9 @@
 
 struct lfc__fork_line lfc__fork_generation;
 
-static pthread_once_t watch_once = PTHREAD_ONCE_INIT;
-static int watch_err;
+/* 1 once a child handler is registered. Not under pthread_once: a failed
+ * registration must not be final (the next lfc__fork_watch tries again). */
+static uint32_t watching;
 
 /* Runs in the child, right after fork, on its only thread. */
 static void
@@ -28,18 +30,22 @@ fork_child(void)
     lfc_faa_rlx_u32(&lfc__fork_generation.gen, 1);
 }
 
-static void
-watch_init(void)
-{
-    watch_err = pthread_atfork(NULL, NULL, fork_child) == 0 ? 0 : ENOMEM;
-}
-
 int
 lfc__fork_watch(void)
 {
-    /* pthread_once orders watch_err (written by watch_init) before every
-     * return from it. glibc's pthread_once also restarts an init that a
-     * parent thread was running at the fork. */
-    pthread_once(&watch_once, watch_init);
-    return watch_err;
+    /* ORDER rlx: a hint; a stale 0 only registers the handler once more,
+     * which is harmless (below). pthread_atfork orders the registration
+     * itself before any fork that can see it. */
+    if (lfc_load_rlx_u32(&watching))
+        return 0;
+    /* Threads racing here may each register the handler; a child then
+     * adds one per registration, which changes nothing: callers only
+     * compare the generation for inequality (lfc__forked_since). Taking a
+     * lock instead would leave it held forever in a child forked while
+     * another thread was here. */
+    if (pthread_atfork(NULL, NULL, fork_child) != 0)
+        return ENOMEM;
+    /* ORDER rlx: see the load above. */
+    lfc_store_rlx_u32(&watching, 1);
+    return 0;
 }

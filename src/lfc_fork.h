@@ -39,9 +39,11 @@ struct lfc__fork_line {
 extern struct lfc__fork_line lfc__fork_generation LFC_INTERNAL;
 
 /*
- * Register the child handler, once per process (pthread_once). Call before
- * recording lfc__fork_gen() in a new object. Returns 0, or ENOMEM if
- * pthread_atfork failed (then forks are not noticed: the caller fails).
+ * Register the child handler, once per process (a call racing the first
+ * may register it again, harmlessly). Call before recording
+ * lfc__fork_gen() in a new object. Returns 0, or ENOMEM if pthread_atfork
+ * failed (then forks are not noticed: the caller fails; the next call
+ * tries again).
  */
 int lfc__fork_watch(void) LFC_INTERNAL;
 

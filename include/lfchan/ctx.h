@@ -125,7 +125,9 @@ LFC_API lfc_ctx *lfc_ctx_with_cancel(lfc_ctx *parent);
  * lfc_ctx_with_cancel.
  *
  * Returns: the child, or NULL with errno EINVAL (parent is NULL) or ENOMEM
- * (allocation failed, or the timer thread could not be started).
+ * (allocation failed, or the timer thread could not be started: see
+ * "Out of memory" in lfchan/timer.h). On failure nothing is left behind:
+ * the parent has no new child.
  * Blocks: no longer than a moment: it takes the parent's lock briefly, and
  * a child born past its deadline may wait for a concurrent cancellation
  * of the parent to finish with it.
@@ -171,8 +173,8 @@ LFC_API int lfc_ctx_cancel(lfc_ctx *ctx);
  * valid until lfc_ctx_free. lfc_chan_free on it does nothing unless the
  * caller took a reference with lfc_chan_dup (chan.h, "Ownership").
  *
- * Returns: the channel; NULL if ctx is NULL (or, for the background
- * context only, if its channel could not be allocated on first use).
+ * Returns: the channel; NULL if ctx is NULL. Allocates nothing (the
+ * background context's channel is static), so it never fails otherwise.
  * Blocks: never. Threads: any, until lfc_ctx_free.
  */
 LFC_API lfc_chan *lfc_ctx_done(lfc_ctx *ctx);

@@ -76,7 +76,8 @@ LFC_API lfc_ctx *lfc_group_ctx(lfc_group *g);
  * LFC_GROUP_NO_LIMIT.
  * Returns: LFC_OK; LFC_EINVAL (unchanged) for NULL, limit 0 or below -1,
  * while a task is running or being started, or in a child forked after g
- * was created; LFC_ENOMEM.
+ * was created; LFC_ENOMEM (no memory for the limit's semaphore; the
+ * limit is unchanged).
  */
 LFC_API int lfc_group_set_limit(lfc_group *g, int limit);
 
@@ -85,7 +86,8 @@ LFC_API int lfc_group_set_limit(lfc_group *g, int limit);
  * limit is reached.
  * Returns: LFC_OK (started); LFC_EINVAL (NULL g or fn, or in a child
  * forked after g was created: fn does not run); LFC_ENOMEM (no memory or
- * no thread: fn does not run).
+ * no thread: fn does not run, the limit's permit it waited for is given
+ * back, and lfc_group_wait does not count it).
  * Not a cancellation point (it may join finished tasks).
  */
 LFC_API int lfc_group_go(lfc_group *g, lfc_group_fn fn, void *arg);

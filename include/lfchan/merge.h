@@ -175,8 +175,9 @@ enum {
  * itself, out is a channel the library owns (lfc_ctx_done,
  * lfc_timer_chan: receive-only, so the merger could not send to it), or
  * the channels do not all have the same elem_size) or ENOMEM (memory, an
- * internal channel or a thread could not be had; nothing was received
- * from any input then, and no reference is kept).
+ * internal channel or a thread could not be had, or the fork handler could
+ * not be registered with pthread_atfork; nothing was received from any
+ * input then, no thread is left running, and no reference is kept).
  * Ownership: takes a reference to every input and to out (see the file
  * comment); the caller's own references stay the caller's.
  * Blocks: never (it starts threads).
@@ -260,7 +261,8 @@ LFC_API uint64_t lfc_merge_free(lfc_merger *m);
  * is 0 or above LFC_SELECT_MAX (65536), an output is NULL or is in itself,
  * an output is a channel the library owns (receive-only: lfc_ctx_done,
  * lfc_timer_chan), the elem_sizes differ, or mode is not one of the two
- * above) or ENOMEM (memory or the thread could not be had; nothing was
+ * above) or ENOMEM (memory or the thread could not be had, or the fork
+ * handler could not be registered with pthread_atfork; nothing was
  * received, and no reference is kept).
  * Ownership: takes a reference to in and to every output (see the file
  * comment).

@@ -57,6 +57,14 @@
  *   - Whatever a thread did before creating a timer happens-before the
  *     receive of that timer's value.
  *
+ * Out of memory: a call that returns NULL with ENOMEM queued nothing and
+ * keeps nothing. If the timer thread could not be started, the next call
+ * that arms a timer tries again. The one exception is the module's
+ * one-time set-up on the first arm in the process (registering its fork
+ * handlers with pthread_atfork, which fails only when libc is out of
+ * memory): if that fails, every later call that arms a timer (and every
+ * context with a deadline of its own) fails with ENOMEM too.
+ *
  * Ownership: lfc_after's channel is the caller's, an ordinary channel
  * (see lfc_after). A handle's channel (lfc_timer_chan) is owned by the
  * library, as include/lfchan/chan.h "Ownership" describes: receive-only
