@@ -587,6 +587,11 @@ lfc__timer_arm(lfc_timer *t, int64_t deadline_ns)
 bool
 lfc__timer_stop(lfc_timer *t)
 {
+    /* Nothing is queued before the setup succeeded (arming needs it), and
+     * tm.mu must not be taken before the fork handlers that guard it are
+     * registered: a fork then could leave the child's copy locked. */
+    if (tm_ready() != LFC_OK)
+        return false;
     lock();
     bool queued = t->idx != NOT_QUEUED;
     if (queued)
@@ -621,6 +626,8 @@ lfc__timer_new_fn(lfc__timer_fn fn, void *arg)
 size_t
 lfc__timer_pending(void)
 {
+    if (tm_ready() != LFC_OK)
+        return 0; /* as in lfc__timer_stop() */
     lock();
     size_t n = tm.len;
     unlock();
@@ -716,9 +723,11 @@ lfc_after(int64_t ns)
     }
     t->ch = ch;
     t->after = true;
-    lfc__chan_set_dtor(ch, after_dtor); /* before ch is shared */
     int r = tm_ready();
     if (r == LFC_OK) {
+        /* Before ch is shared; and only now, as after_dtor takes tm.mu
+         * (see lfc__timer_stop()). */
+        lfc__chan_set_dtor(ch, after_dtor);
         lock();
         r = arm_locked(t, deadline);
         if (r == LFC_OK)
@@ -727,7 +736,7 @@ lfc_after(int64_t ns)
     }
     if (r != LFC_OK) {
         free(t);
-        lfc_chan_free(ch); /* after_dtor finds the word NULL */
+        lfc_chan_free(ch); /* after_dtor, if set, finds the word NULL */
         errno = ENOMEM;
         return NULL;
     }
