@@ -48,10 +48,17 @@
 #include "fuzz_input.h"
 
 /* lfc_chan_new is fuzzed with sizes no allocator can serve: it must say
- * ENOMEM, so ASan must return NULL for them instead of stopping. */
+ * ENOMEM, so ASan and TSan must return NULL for them instead of stopping
+ * (the options in the environment still win). */
 const char *__asan_default_options(void);
+const char *__tsan_default_options(void);
 const char *
 __asan_default_options(void)
+{
+    return "allocator_may_return_null=1";
+}
+const char *
+__tsan_default_options(void)
 {
     return "allocator_may_return_null=1";
 }

@@ -140,7 +140,8 @@ o pool-ctx            $CTXNEW 0 4 0 0  $POOL 0 5  $POOL 4 0  $CTXCANCEL 0 \
                       $POOL 4 0  $POOL 5 0  $POOL 6 0  $POOL 4 0
 
 # ---- fuzz_threads -----------------------------------------------------
-# Header: close delay (0 at once, 1 50us, 2 500us, 3 2ms), then h: bit 0
+# Header: close delay (0 at once, 1 50us, 2 500us, 3 2ms; +4 detached:
+# the main thread frees its references right after closing), then h: bit 0
 # three threads, bit 1 two channels, bits 2-3 / 4-5 the capacities (0 1 2
 # 4) of channels 0 / 1. Steps: who (thread = who % n, yields = bits 4-5),
 # kind, a (channel = a % n; select: cases), [b: wait], [select: c].
@@ -179,6 +180,10 @@ t unbuffered-selects  3 0  0 $K_SELECT 4 0 0  1 $K_SELECT 0 0 0 \
                       0 $K_SELECT 4 3 0  1 $K_RECV 0
 t three-unbuffered    3 1  0 $K_SEND 0  1 $K_SEND 0  2 $K_RECV 0 \
                       2 $K_RECV 0  0 $K_RECV 0  1 $K_SEND 0  2 $K_CLOSE 0
+t detached-unbuffered 5 1  0 $K_SEND 0  1 $K_RECV 0  2 $K_SEND 0 \
+                      0 $K_RECV 0  1 $K_SEND 0  2 $K_RECV 0
+t detached-buffered   7 7  0 $K_SEND 0  0 $K_SEND 0  1 $K_SEND 0 \
+                      2 $K_RECV 0  1 $K_TRY_RECV 0  2 $K_SELECT 4 0 0
 t cap4-burst          0 12  0 $K_SEND 0  0 $K_SEND 0  0 $K_SEND 0 \
                       0 $K_SEND 0  0 $K_SEND 0  1 $K_RECV 0  1 $K_RECV 0 \
                       1 $K_RECV 0  1 $K_LEN 0  1 $K_RECV 0  1 $K_RECV 0
