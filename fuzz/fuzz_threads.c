@@ -97,6 +97,7 @@ struct thread {
     uint64_t got[MAXOPS];
     int ngot;
     bool saw_closed[MAXCH];     /* a close, or a send that gave CLOSED */
+    int why_closed[MAXCH];      /* what told it (for messages) */
     bool saw_recv_closed[MAXCH]; /* a receive that gave CLOSED */
 };
 
@@ -175,8 +176,10 @@ check_send_status(struct thread *t, int c, int r, int failed, const char *w)
              "%s: status %d", w, r);
     if (t->saw_closed[c])
         FZ_EXPECT(r, LFC_CLOSED, "send after this thread saw the close");
-    if (r == LFC_CLOSED)
+    if (r == LFC_CLOSED && !t->saw_closed[c]) {
         t->saw_closed[c] = true;
+        t->why_closed[c] = 2;
+    }
 }
 
 static void
@@ -188,6 +191,8 @@ check_recv_status(struct thread *t, int c, int r, int failed, const char *w)
         FZ_CHECK(r != failed, "%s on a channel seen closed gave %d", w, r);
     if (t->saw_recv_closed[c])
         FZ_EXPECT(r, LFC_CLOSED, "receive after one gave LFC_CLOSED");
+    if (r == LFC_CLOSED && !t->saw_closed[c])
+        t->why_closed[c] = 4;
     if (r == LFC_CLOSED)
         t->saw_closed[c] = t->saw_recv_closed[c] = true;
 }
@@ -241,7 +246,6 @@ do_select(struct thread *t, const struct step *s)
     int n = 1 + s->a % 3;
     unsigned variant = s->b % 6;
     int64_t deadline = lfc_now_ns() + waits[s->c % 4];
-    bool sure_ready = false;
 
     for (int k = 0; k < n; k++) {
         unsigned bits = (unsigned)s->a >> (2 + 2 * k);
@@ -256,9 +260,6 @@ do_select(struct thread *t, const struct step *s)
                               .dir = send ? LFC_SEND : LFC_RECV,
                               .buf = &bufs[k],
                               .status = 777};
-        /* Closed as this thread knows: a send is ready (CLOSED), a
-         * receive too (a value, or CLOSED). */
-        sure_ready |= t->saw_closed[c];
     }
     int r;
     bool biased = variant >= 3;
@@ -276,11 +277,20 @@ do_select(struct thread *t, const struct step *s)
         break;
     }
     if (r < 0) {
+        /* A case on a channel this thread knows is closed is ready: a
+         * send (LFC_CLOSED), a receive too (a value, or LFC_CLOSED). */
         int want = variant % 3 == 1 ? LFC_AGAIN : LFC_TIMEDOUT;
         FZ_CHECK(variant % 3 != 0 && r == want, "select variant %u gave %d",
                  variant, r);
-        FZ_CHECK(!sure_ready, "select gave %d with a case on a channel "
-                 "this thread saw closed", r);
+        for (int k = 0; k < n; k++)
+            FZ_CHECK(!t->saw_closed[chan_of[k]],
+                     "select variant %u gave %d, but its case %d (%s of %d "
+                     "cases) is on channel %d (capacity %zu), which this "
+                     "thread saw closed (how: %d, 1 own close, 2 send "
+                     "CLOSED, 3 main's close, 4 recv CLOSED)",
+                     variant, r, k, cases[k].dir == LFC_SEND ? "send" : "recv",
+                     n, chan_of[k], g.cap[chan_of[k]],
+                     t->why_closed[chan_of[k]]);
     } else {
         FZ_CHECK(r < n, "select returned %d of %d cases", r, n);
     }
@@ -317,7 +327,10 @@ run_step(struct thread *t, const struct step *s)
      * thread's sends must see the channels closed. */
     if (__atomic_load_n(&g.main_closed, __ATOMIC_ACQUIRE))
         for (int k = 0; k < g.nch; k++)
-            t->saw_closed[k] = true;
+            if (!t->saw_closed[k]) {
+                t->saw_closed[k] = true;
+                t->why_closed[k] = 3;
+            }
     int c = s->a % g.nch;
     switch (s->kind) {
     case K_SEND:
@@ -333,6 +346,8 @@ run_step(struct thread *t, const struct step *s)
         FZ_CHECK(r == LFC_OK || r == LFC_CLOSED, "close: %d", r);
         if (r == LFC_OK)
             __atomic_fetch_add(&g.closes_ok[c], 1, __ATOMIC_RELAXED);
+        if (!t->saw_closed[c])
+            t->why_closed[c] = 1;
         t->saw_closed[c] = true;
         break;
     }
