@@ -15,7 +15,7 @@
 #     Calls are found in code only: comments and string literals are
 #     stripped first, so prose that names a wrapper is not a call.
 #  3. Every source-like file under include/ src/ tests/ bench/ scripts/
-#     examples/ cmake/ .ci/ (and the top-level CMakeLists.txt) has an
+#     examples/ cmake/ .ci/ fuzz/ verify/ (and the top-level CMakeLists.txt) has an
 #     SPDX-License-Identifier line in its first 3 lines. Build outputs and
 #     git-ignored files are skipped, as are data and docs (.md, .json, ...).
 #
@@ -127,7 +127,7 @@ if ((${#atomic_files[@]} > 0)); then
 fi
 
 # --- 3. SPDX lines ---------------------------------------------------------
-spdx_dirs=(include src tests bench scripts examples cmake .ci)
+spdx_dirs=(include src tests bench scripts examples cmake .ci fuzz verify)
 
 list_files() {
     local dirs=() d
@@ -154,8 +154,10 @@ is_source() {
     *.md | *.json | *.txt | *.csv | *.svg | *.png | *.dat | *.log)
         return 1 ;;
     esac
-    # Anything else counts if it is a script.
-    [[ $(head -c 2 "$1" 2>/dev/null) == '#!' ]]
+    # Fuzz corpora are data, whatever their names.
+    [[ $1 == fuzz/corpus/* ]] && return 1
+    # Anything else counts if it is a script (tr: binary data may hold NULs).
+    [[ $(head -c 2 "$1" 2>/dev/null | tr -d '\0') == '#!' ]]
 }
 
 while IFS= read -r f; do
