@@ -6,6 +6,8 @@
 # Steps (each is reported PASS/FAIL/SKIP in the summary at the end):
 #   deps      scripts/deps.sh (apt-get only for missing packages)
 #   check     scripts/check.sh (ORDER tags, ck_pr_ confinement, SPDX lines)
+#   model     verify/run.sh: Spin model checks of the park/channel/select
+#             protocols (every model passes, every mutant fails); needs spin
 #   plain     build/test-plain: RelWithDebInfo, LFC_WERROR=ON; all tests
 #             (each test step runs ctest -L unit, then ctest -L stress)
 #   exports   liblfchan.so exports exactly the LFC_API functions of include/
@@ -391,6 +393,8 @@ else
 fi
 
 step check "$root/scripts/check.sh"
+
+step model "$root/verify/run.sh"
 
 step plain-build build_plain
 if ok plain-build; then

@@ -105,10 +105,15 @@
  * withdrawal) is followed by a seqcst fence (or is a seqcst RMW followed
  * by one) before the same thread's next load, and the loads that decide
  * are acquire loads, which is what makes the store-buffering cases SC.
- * The three-party chains (a receiver re-signalling for a slot published
- * by a sender) have been checked on x86 (TSO, where locked instructions
- * and the fences make these accesses SC) by the stress tests, not by a
- * model checker; see the issue notes.
+ * The protocol, in these SC terms, is model-checked with Spin: the
+ * models in verify/ (ec.pml, chan_wake.pml for the three-party chains of
+ * a receiver re-signalling for a slot published by a sender, select.pml,
+ * unbuf.pml; run by verify/run.sh) pass, and variants with a fence, the
+ * last try or a re-signal removed report the lost wake-up. verify/README.md
+ * maps each model step to its C and says why each fence and acquire/release
+ * pair gives the interleavings the models assume. The models rely on
+ * Linux's futex returning 0, not ETIMEDOUT, to a waiter a FUTEX_WAKE
+ * dequeued: a wake is never lost to a timeout, so PENDING is cleared.
  *
  * Spin policy. Spinning pays only while the partner runs on another core:
  * a handoff there is a cache-line transfer (well under a microsecond),
