@@ -255,6 +255,14 @@ void lfc__sel_wake(struct lfc__selector *sel) LFC_INTERNAL;
  * The futex operations, behind a table so tests can count system calls or
  * inject spurious wake-ups. wait() returns 0 on a wake or any benign early
  * return (EINTR, EAGAIN), LFC_TIMEDOUT once deadline_ns has passed.
+ *
+ * Required of any replacement (the C relies on it, as Linux's futex_wait()
+ * guarantees: "If we were woken (and unqueued), we succeeded, whatever."):
+ * wait() never returns LFC_TIMEDOUT to a thread that a wake() already
+ * dequeued, even if its deadline passed too. Otherwise a timed-out waiter
+ * can swallow a wake and leave the event count's PENDING bit set, and
+ * later wake-ones coalesce into it while others sleep (verify/README.md,
+ * TIMEOUT_AFTER_WAKE). Spurious returns of 0 are always allowed.
  */
 struct lfc__park_ops {
     int (*wait)(uint32_t *word, uint32_t expected, int64_t deadline_ns);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: MIT
 #
-# verify/run.sh [--long] [-k] - model-check the Promela models in verify/.
+# verify/run.sh [--long] [-k] [-jN] - model-check the Promela models in verify/.
 #
 # Every real configuration must pass (no error), and every mutant must
 # fail (Spin reports an invalid end state or an assertion violation):
@@ -12,6 +12,10 @@
 #   --long   also the configurations too large for the CI step (see
 #            verify/README.md)
 #   -k       keep the work directories (they hold the trails of failures)
+#   -jN      run N checks at once (default 2; -j1: one at a time)
+#
+# Each pan run is capped at $LFC_VERIFY_MEMLIM MB (default 4096): a
+# search that hits the cap is reported incomplete, which fails the run.
 #
 # Needs spin (scripts/deps.sh installs it) and cc. Exits non-zero if any
 # real model fails, any mutant passes, or a search is incomplete.
@@ -20,10 +24,13 @@ set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 long=0
 keep=0
+njobs=2
+memlim=${LFC_VERIFY_MEMLIM:-4096}
 for arg in "$@"; do
     case "$arg" in
     --long) long=1 ;;
     -k) keep=1 ;;
+    -j[0-9]*) njobs=${arg#-j} ;;
     -h | --help)
         sed -n '3,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//'
         exit 0
@@ -48,23 +55,26 @@ fi
 fail=0
 n=0
 
-# check EXPECT MODEL PANFLAGS [-DNAME...]: EXPECT is pass or fail.
-check() {
-    local expect=$1 model=$2 panflags=$3 dir out verdict errors
-    shift 3
-    n=$((n + 1))
-    dir=$work/$n
-    mkdir -p "$dir"
-    cp "$here"/*.pml "$here"/*.pmh "$dir"/
+# run_check N EXPECT MODEL PANFLAGS [-DNAME...]: one check in $work/N; its
+# report line goes to $work/N/result, and "fail" to $work/N/failed.
+run_check() {
+    local k=$1 expect=$2 model=$3 panflags=$4 dir out verdict errors t0
+    shift 4
+    dir=$work/$k
+    t0=$SECONDS
     (
         cd "$dir"
         spin -a "$@" "$model" >spin.log 2>&1 || { cat spin.log; exit 1; }
         # shellcheck disable=SC2086  # panflags is a word list
-        cc -O2 -w -DSAFETY $panflags -o pan pan.c
+        cc -O2 -w -DSAFETY -DMEMLIM="$memlim" $panflags -o pan pan.c
         # -m: search depth bound (a deeper state is a truncation, which
         # is reported and fails the check); -n: no unreached-code list.
         ./pan -m100000 -n >pan.log 2>&1 || true
-    ) || { echo "FAIL  $model $*: spin/cc failed"; fail=1; return 0; }
+    ) || {
+        echo "FAIL  $model $*: spin/cc failed" >"$dir/result"
+        touch "$dir/failed"
+        return 0
+    }
     out=$dir/pan.log
     errors=$(sed -n 's/.*errors: \([0-9]*\).*/\1/p' "$out")
     local states depth
@@ -73,25 +83,52 @@ check() {
     if grep -q -e 'max search depth too small' -e 'out of memory' \
         -e 'memory limit' "$out"; then
         verdict="FAIL  (incomplete search)"
-        fail=1
+        touch "$dir/failed"
     elif [[ -z $errors ]]; then
         verdict="FAIL  (no result)"
-        fail=1
+        touch "$dir/failed"
     elif [[ $expect == pass && $errors == 0 ]]; then
         verdict="ok    passes"
     elif [[ $expect == fail && $errors != 0 ]]; then
         verdict="ok    fails as it must: $(grep -m 1 '^pan:1:' "$out" |
-            sed 's/^pan:1: //; s/ (at depth.*//' | cut -c 1-40)"
+            sed 's/^pan:1: //; s/ (at depth.*//' | cut -c 1-32)"
     else
         verdict="FAIL  expected to $expect, errors: $errors"
-        fail=1
+        touch "$dir/failed"
     fi
-    printf '%-44s %-9s %9s states, depth %4s  %s\n' \
-        "$model $*" "($expect)" "$states" "$depth" "$verdict"
+    printf '%-40s %-6s %9s states, depth %4s, %4ss  %s\n' \
+        "$model $*" "($expect)" "$states" "$depth" "$((SECONDS - t0))" \
+        "$verdict" >"$dir/result"
+}
+
+# check EXPECT MODEL PANFLAGS [-DNAME...]: EXPECT is pass or fail. Runs
+# in the background once fewer than $njobs checks are running.
+check() {
+    n=$((n + 1))
+    mkdir -p "$work/$n"
+    cp "$here"/*.pml "$here"/*.pmh "$work/$n"/
+    while (($(jobs -rp | wc -l) >= njobs)); do
+        wait -n || true
+    done
+    run_check "$n" "$@" &
 }
 
 echo "verify: spin $(spin -V | awk '{ print $3 }'), work dir $work"
 t0=$SECONDS
+
+# The largest checks first, so that the parallel runs end together.
+# --- the channel's ring and its re-signal rules -----------------------------
+check pass chan_wake.pml "-DCOLLAPSE" -DCLOSE
+check fail chan_wake.pml "-DCOLLAPSE" -DMUT_NO_HEAD_RESIGNAL
+
+# --- select over two channels -----------------------------------------------
+for cfg in "" -DBIASED -DTIMED; do
+    # shellcheck disable=SC2086
+    check pass select.pml "" $cfg
+done
+check fail select.pml "" -DMUT_SEL_FENCE
+check fail select.pml "" -DMUT_NOTIFY_COUNTS_ANY
+check fail select.pml "" -DBIASED -DMUT_NO_BIASED_RESIGNAL
 
 # --- the event count alone ------------------------------------------------
 for cfg in "" -DTIMED -DCLOSE "-DTIMED -DCLOSE"; do
@@ -106,32 +143,31 @@ done
 # ETIMEDOUT: without it the PENDING bit can be left set (README.md).
 check fail ec.pml "" -DTIMED -DTIMEOUT_AFTER_WAKE
 
-# --- lfc_try_send on an unbuffered channel: the last try's commitment -----
-check pass unbuf.pml ""
-for m in MUT_NO_LAST_TRY MUT_WITHDRAW_FENCE MUT_OFFER_FENCE \
-    MUT_ANNOUNCE_FENCE; do
+# --- lfc_try_send on an unbuffered channel ----------------------------------
+for cfg in "" -DTIMED -DTIMED_BS -DSEL -DTRYRECV; do
+    # shellcheck disable=SC2086
+    check pass unbuf.pml "" $cfg
+done
+for m in MUT_NO_LEFT_SIGNAL MUT_LEFT_FENCE MUT_ANNOUNCE_FENCE; do
     check fail unbuf.pml "" -D$m
 done
+check fail unbuf.pml "" -DSEL -DMUT_WAKE_ANY
+check fail unbuf.pml "" -DSEL -DMUT_TRY_TAKES
+check fail unbuf.pml "" -DTRYRECV -DMUT_TRY_TAKES
 
-# --- select over two channels -----------------------------------------------
-for cfg in "" -DBIASED -DTIMED; do
-    # shellcheck disable=SC2086
-    check pass select.pml "" $cfg
-done
-check fail select.pml "" -DMUT_SEL_FENCE
-check fail select.pml "" -DMUT_NOTIFY_COUNTS_ANY
-check fail select.pml "" -DBIASED -DMUT_NO_BIASED_RESIGNAL
-
-# --- the channel's ring and its re-signal rules -----------------------------
-check pass chan_wake.pml "-DCOLLAPSE" -DCLOSE
-check fail chan_wake.pml "-DCOLLAPSE" -DMUT_NO_HEAD_RESIGNAL
 if ((long)); then
     # Tens of millions of states and GBs: not finished on the 2-core
     # machine these were written on (README.md).
+    check pass unbuf.pml "-DCOLLAPSE" -DSEL -DR1
     check pass chan_wake.pml "-DCOLLAPSE"
     check pass chan_wake.pml "-DCOLLAPSE" -DCAP1
     check fail chan_wake.pml "-DCOLLAPSE" -DCAP1 -DMUT_NO_TAIL_RESIGNAL
 fi
+wait
+for ((k = 1; k <= n; k++)); do
+    cat "$work/$k/result"
+    [[ ! -e $work/$k/failed ]] || fail=1
+done
 
 echo "verify: $n checks in $((SECONDS - t0))s"
 if ((fail)); then
