@@ -108,8 +108,10 @@
  * The protocol, in these SC terms, is model-checked with Spin: the
  * models in verify/ (ec.pml, chan_wake.pml for the three-party chains of
  * a receiver re-signalling for a slot published by a sender, select.pml,
- * unbuf.pml; run by verify/run.sh) pass, and variants with a fence, the
- * last try or a re-signal removed report the lost wake-up. verify/README.md
+ * unbuf.pml; run by verify/run.sh) pass, and variants with a fence or a
+ * re-signal removed report the lost wake-up (the last try after a timeout
+ * is kept for promptness: no model needs it for safety or termination any
+ * more, see verify/README.md). verify/README.md
  * maps each model step to its C and says why each fence and acquire/release
  * pair gives the interleavings the models assume. The models rely on
  * Linux's futex returning 0, not ETIMEDOUT, to a waiter a FUTEX_WAKE
