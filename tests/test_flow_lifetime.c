@@ -611,9 +611,12 @@ test_fanout_duplicate_output_abandoned(void **state)
     lfc_chan *outs[2] = {o, o};
     lfc_fanout *f = lfc_fanout_new(in, outs, 2, LFC_FANOUT_BROADCAST);
     assert_non_null(f);
-    lfc_chan_free(o);
     put(in, val(0, 0)); /* fills o once; the second copy waits */
-    assert_true(wait_len(in, 0));
+    /* Wait for the first copy to land in o, not only for in to drain: a
+     * value received but not yet given to o would be dropped twice. The
+     * fan-out's second send is then blocked on a full o. */
+    assert_true(wait_len(o, 1));
+    lfc_chan_free(o);
     assert_status(lfc_fanout_stop(f), LFC_OK);
     /* The second copy of value 0 is dropped; nothing else was received. */
     assert_int_equal(lfc_fanout_free(f), 1);
