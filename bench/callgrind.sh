@@ -18,7 +18,7 @@ command -v valgrind >/dev/null || {
     exit 1
 }
 work=$(mktemp -d "${TMPDIR:-/tmp}/lfc-cg.XXXXXX")
-trap 'git -C "$root" worktree prune; rm -rf "$work"' EXIT
+trap 'rm -rf "$work"; git -C "$root" worktree prune' EXIT
 
 # build_one NAME SRC: static library and cg_park for the tree at SRC.
 build_one() {
