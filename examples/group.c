@@ -16,19 +16,20 @@ enum { ITEMS = 20, LIMIT = 4, E_NOT_FOUND = 404 };
 
 struct item {
     int id;
-    int bad;    /* this one fails */
-    int result; /* written by its task, read after lfc_group_wait */
+    int bad;         /* this one fails */
+    int64_t net_ns;  /* how long a good fetch takes */
+    int result;      /* written by its task, read after lfc_group_wait */
 };
 
-/* A fetch: a bad item fails at once; a good one takes 10 ms of "network",
- * unless the group is cancelled first. */
+/* A fetch: a bad item fails at once; a good one takes net_ns of
+ * "network", unless the group is cancelled first. */
 static int
 fetch(lfc_ctx *ctx, void *arg)
 {
     struct item *it = arg;
     if (it->bad)
         return E_NOT_FOUND; /* the first error cancels the others */
-    int64_t deadline = lfc_now_ns() + 10000000;
+    int64_t deadline = lfc_now_ns() + it->net_ns;
     if (lfc_recv_until(lfc_ctx_done(ctx), NULL, deadline) == LFC_CLOSED)
         return lfc_ctx_err(ctx); /* cancelled: stop early */
     it->result = it->id * it->id;
@@ -63,7 +64,7 @@ main(void)
 
     /* All good: every item is fetched. */
     for (int i = 0; i < ITEMS; i++)
-        items[i] = (struct item){.id = i + 1};
+        items[i] = (struct item){.id = i + 1, .net_ns = 10000000}; /* 10 ms */
     int fetched;
     int err = fetch_all(items, &fetched);
     long sum = 0;
@@ -73,9 +74,14 @@ main(void)
     if (err != 0 || fetched != ITEMS || sum != 2870) /* 1^2 + ... + 20^2 */
         return 1;
 
-    /* Item 3 fails: its error comes back and the rest is cut short. */
+    /* Item 3 fails: its error comes back and the rest is cut short. The
+     * network is slow now (5 s a fetch), so that what ends the good
+     * fetches is the cancellation, however late the failing one runs on a
+     * loaded machine: with 10 ms fetches, a failure delayed by some 50 ms
+     * would let all the others finish first. */
     for (int i = 0; i < ITEMS; i++)
-        items[i] = (struct item){.id = i + 1, .bad = i == 2};
+        items[i] = (struct item){.id = i + 1, .bad = i == 2,
+                                 .net_ns = 5000000000};
     err = fetch_all(items, &fetched);
     printf("one bad:  err %d, %d fetched\n", err, fetched);
     if (err != E_NOT_FOUND || fetched >= ITEMS - 1)

@@ -72,6 +72,7 @@ static unsigned long g_progress;
 
 struct victim {
     pthread_t th;
+    pid_t tid; /* its kernel thread id, written before the call */
     int (*call)(struct victim *);
     lfc_chan *ch;
     lfc_ctx *ctx;
@@ -94,6 +95,7 @@ static void *
 victim_main(void *arg)
 {
     struct victim *v = arg;
+    v->tid = gettid(); /* published by the release store of parked */
     lfc_test_async_note_parked(&v->parked, v->skip, v->skip_len);
     v->result = v->call(v);
     lfc_test_async_note_parked(NULL, NULL, 0);
@@ -745,12 +747,58 @@ install_sigusr1(void)
     assert_int_equal(sigaction(SIGUSR1, &sa, NULL), 0);
 }
 
+/* The scheduler state of thread tid from /proc ('S': asleep in a system
+ * call), or 0. */
+static char
+thread_state(pid_t tid)
+{
+    char path[64];
+    char buf[512];
+    snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* "tid (comm) S ...": comm may hold anything, so from the last ')'. */
+    const char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' ? p[2] : 0;
+}
+
+/*
+ * Waits (bounded) until the parked victim is asleep in the kernel. The
+ * park hook notes "parked" just before the futex system call, so a victim
+ * that has set the flag may still be running towards it (preempted there,
+ * on a loaded host); a signal it handles then interrupts nothing, and the
+ * futex wait that follows sleeps without a second note. Only once its
+ * state is 'S' (the only sleep inside these calls is the futex wait) is
+ * it inside the wait that the signal must interrupt.
+ */
+static void
+victim_wait_asleep(struct victim *v, const char *what)
+{
+    victim_wait_parked(v, what);
+    int64_t end = lfc_now_ns() + STUCK_NS;
+    while (thread_state(v->tid) != 'S') {
+        if (lfc_test_load_int(&v->returned))
+            fail_msg("%s returned %d (%s) instead of blocking", what,
+                     v->result, lfc_strerror(v->result));
+        if (lfc_now_ns() > end)
+            fail_msg("%s parked but never slept in the kernel", what);
+        lfc_test_sleep_ns(200 * LFC_TEST_US);
+    }
+}
+
 /* Interrupt the parked victim `times` times; after each signal it must
- * park again (a new futex wait, seen by the hook) rather than return. */
+ * park again (a new futex wait, seen by the hook) rather than return.
+ * Each signal is sent once the victim sleeps in its futex wait, so that
+ * it interrupts that wait (EINTR) rather than landing just before it. */
 static void
 interrupt_parked(struct victim *v, int times, const char *what)
 {
     for (int i = 0; i < times; i++) {
+        victim_wait_asleep(v, what);
         int before = __atomic_load_n(&g_signals, __ATOMIC_RELAXED);
         lfc_test_store_int(&v->parked, 0);
         assert_int_equal(pthread_kill(v->th, SIGUSR1), 0);

@@ -60,10 +60,12 @@
 #define MS ((int64_t)1000000)
 #define SEC ((int64_t)1000000000)
 
-/* How long anything the test expects to happen may take. */
-#define STUCK_NS (10 * SEC)
-/* How long a child may run before the parent kills it. */
-#define CHILD_NS (60 * SEC)
+/* How long anything the test expects to happen may take: 10 s, 30 s
+ * under a sanitizer (lfc_test_timeout_mult), as in every other test. */
+#define STUCK_NS LFC_TEST_STUCK_NS
+/* How long a child may run before the parent kills it: scaled like the
+ * child's alarm (lfc_test_alarm), so that it stays the longer of the two. */
+#define CHILD_NS lfc_test_timeout_ns(60 * SEC)
 /* The child's own alarm, in seconds (shorter: it reports a hang itself). */
 #define CHILD_ALARM_S 30
 
