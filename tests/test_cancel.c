@@ -747,25 +747,6 @@ install_sigusr1(void)
     assert_int_equal(sigaction(SIGUSR1, &sa, NULL), 0);
 }
 
-/* The scheduler state of thread tid from /proc ('S': asleep in a system
- * call), or 0. */
-static char
-thread_state(pid_t tid)
-{
-    char path[64];
-    char buf[512];
-    snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    /* "tid (comm) S ...": comm may hold anything, so from the last ')'. */
-    const char *p = strrchr(buf, ')');
-    return p && p[1] == ' ' ? p[2] : 0;
-}
-
 /*
  * Waits (bounded) until the parked victim is asleep in the kernel. The
  * park hook notes "parked" just before the futex system call, so a victim
@@ -780,7 +761,7 @@ victim_wait_asleep(struct victim *v, const char *what)
 {
     victim_wait_parked(v, what);
     int64_t end = lfc_now_ns() + STUCK_NS;
-    while (thread_state(v->tid) != 'S') {
+    while (lfc_test_thread_state(v->tid) != 'S') {
         if (lfc_test_load_int(&v->returned))
             fail_msg("%s returned %d (%s) instead of blocking", what,
                      v->result, lfc_strerror(v->result));

@@ -132,30 +132,13 @@ wait_len(const lfc_chan *ch, size_t n)
     return true;
 }
 
-/* The scheduler state of thread tid ('S': asleep, e.g. in a join). */
-static char
-thread_state(pid_t tid)
-{
-    char path[64];
-    char buf[512];
-    snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return '?';
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')');
-    return p && p[1] == ' ' ? p[2] : '?';
-}
-
 /* Best effort: waits (bounded) until thread tid sleeps, so the step that
  * follows finds it blocked. The test is valid either way. */
 static void
 wait_sleeping(pid_t tid)
 {
     int64_t end = lfc_test_now_ns() + STUCK_NS;
-    while (thread_state(tid) != 'S' && lfc_test_now_ns() < end)
+    while (lfc_test_thread_state(tid) != 'S' && lfc_test_now_ns() < end)
         lfc_test_sleep_ns(MS / 4);
 }
 

@@ -112,23 +112,6 @@ bump(void)
     lfc_progress_bump(&g_progress);
 }
 
-/* The scheduler state of thread tid ('S': asleep, e.g. in a join). */
-static char
-thread_state(pid_t tid)
-{
-    char path[64];
-    char buf[512];
-    snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return '?';
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')');
-    return p && p[1] == ' ' ? p[2] : '?';
-}
-
 /* Best effort: waits (bounded) until thread tid sleeps, so that the cancel
  * that follows finds it blocked inside the call. Valid either way: the
  * request is pending until the call returns. */
@@ -136,7 +119,7 @@ static void
 wait_sleeping(pid_t tid)
 {
     int64_t end = lfc_test_now_ns() + STUCK_NS;
-    while (thread_state(tid) != 'S' && lfc_test_now_ns() < end)
+    while (lfc_test_thread_state(tid) != 'S' && lfc_test_now_ns() < end)
         lfc_test_sleep_ns(MS / 4);
 }
 
@@ -161,7 +144,7 @@ wait_others_asleep(void)
         struct dirent *e;
         while ((e = readdir(d)) != NULL) {
             pid_t tid = (pid_t)atoi(e->d_name);
-            if (tid > 0 && tid != self && thread_state(tid) != 'S')
+            if (tid > 0 && tid != self && lfc_test_thread_state(tid) != 'S')
                 all = false;
         }
         closedir(d);

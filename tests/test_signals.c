@@ -296,23 +296,6 @@ op_start(struct op *op, op_call_fn call)
     lfc_test_async_start(&op->a, op_main, op);
 }
 
-/* The helper's scheduler state from /proc ('R', 'S', ...), or 0. */
-static char
-thread_state(pid_t tid)
-{
-    char path[64], buf[512];
-    snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
-    FILE *f = fopen(path, "r");
-    if (!f)
-        return 0;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    /* "tid (comm) S ...": comm may hold anything, so from the last ')'. */
-    char *p = strrchr(buf, ')');
-    return p && p[1] == ' ' ? p[2] : 0;
-}
-
 /*
  * Waits until the helper sleeps in a system call inside its call, or the
  * call returns (bounded by LFC_TEST_STUCK_NS). Returns whether it sleeps.
@@ -323,7 +306,8 @@ await_asleep(struct op *op, const char *what)
     int64_t end = lfc_now_ns() + LFC_TEST_STUCK_NS;
     /* Woken by nothing: each poll reads the state again. */
     while (!lfc_test_async_done(&op->a)) {
-        char s = thread_state(__atomic_load_n(&op->tid, __ATOMIC_ACQUIRE));
+        pid_t tid = __atomic_load_n(&op->tid, __ATOMIC_ACQUIRE);
+        char s = lfc_test_thread_state(tid);
         if (s == 'S' || s == 'D')
             return !lfc_test_async_done(&op->a);
         if (lfc_now_ns() > end)
@@ -384,8 +368,9 @@ storm_pace(struct storm *s, struct op *op, unsigned long before)
     for (int i = 0; i < 200; i++) {
         if (__atomic_load_n(&s->stop, __ATOMIC_ACQUIRE))
             return;
+        pid_t tid = __atomic_load_n(&op->tid, __ATOMIC_ACQUIRE);
         if (load_ul(&op->delivered) != before &&
-            thread_state(__atomic_load_n(&op->tid, __ATOMIC_ACQUIRE)) == 'S')
+            lfc_test_thread_state(tid) == 'S')
             return;
         nanosleep(&ts, NULL);
     }

@@ -275,6 +275,26 @@ lfc_test_alarm(unsigned seconds)
     alarm((unsigned)(seconds * lfc_test_timeout_mult() + 0.5));
 }
 
+/* The scheduler state of thread tid of this process, from
+ * /proc/self/task/TID/stat ('R', 'S': asleep in a system call, 'D', ...),
+ * or 0 if it cannot be read (the thread has exited). */
+static inline char
+lfc_test_thread_state(pid_t tid)
+{
+    char path[64];
+    char buf[512];
+    snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)tid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* "tid (comm) S ...": comm may hold anything, so from the last ')'. */
+    const char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' ? p[2] : 0;
+}
+
 /*
  * Threads of this process whose name (/proc/self/task/N/comm) is `name`
  * (exact) or starts with it: sanitizer runtimes add threads of their own,
