@@ -107,13 +107,13 @@ if [[ $commit != nocommit ]] &&
     commit="$commit-dirty"
 fi
 host=$(uname -n)
-cpu=$(LC_ALL=C lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | head -n1)
-[[ -n $cpu ]] || cpu=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | head -n1)
-hyper=$(LC_ALL=C lscpu 2>/dev/null | sed -n 's/^Hypervisor vendor:[[:space:]]*//p' | head -n1)
-cc=$(sed -n 's/^CMAKE_C_COMPILER:[A-Z]*=//p' "$build/CMakeCache.txt" | head -n1)
-cxx=$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$build/CMakeCache.txt" | head -n1)
-ccv=$("${cc:-cc}" --version 2>/dev/null | head -n1 || echo unknown)
-cxxv=$("${cxx:-c++}" --version 2>/dev/null | head -n1 || echo unknown)
+cpu=$(LC_ALL=C lscpu 2>/dev/null | sed -n 's/^Model name:[[:space:]]*//p' | sed -n 1p)
+[[ -n $cpu ]] || cpu=$(sed -n 's/^model name[[:space:]]*:[[:space:]]*//p' /proc/cpuinfo | sed -n 1p)
+hyper=$(LC_ALL=C lscpu 2>/dev/null | sed -n 's/^Hypervisor vendor:[[:space:]]*//p' | sed -n 1p)
+cc=$(sed -n 's/^CMAKE_C_COMPILER:[A-Z]*=//p' "$build/CMakeCache.txt" | sed -n 1p)
+cxx=$(sed -n 's/^CMAKE_CXX_COMPILER:[A-Z]*=//p' "$build/CMakeCache.txt" | sed -n 1p)
+ccv=$("${cc:-cc}" --version 2>/dev/null | sed -n 1p || echo unknown)
+cxxv=$("${cxx:-c++}" --version 2>/dev/null | sed -n 1p || echo unknown)
 pcv() { pkg-config --modversion "$1" 2>/dev/null || echo '?'; }
 {
     echo "Machine: $host; CPU: ${cpu:-unknown}${hyper:+ ($hyper guest)};" \
@@ -150,9 +150,9 @@ charts=0
 if command -v gnuplot >/dev/null 2>&1; then
     for dat in "$dir"/*.dat; do
         [[ -e $dat ]] || continue
-        title=$(sed -n 's/^# title: //p' "$dat" | head -n1)
-        ylab=$(sed -n 's/^# ylabel: //p' "$dat" | head -n1)
-        ncol=$(grep -v '^#' "$dat" | head -n1 | awk '{print NF}')
+        title=$(sed -n 's/^# title: //p' "$dat" | sed -n 1p)
+        ylab=$(sed -n 's/^# ylabel: //p' "$dat" | sed -n 1p)
+        ncol=$(grep -v '^#' "$dat" | sed -n 1p | awk '{print NF}')
         # Only values that gnuplot can put on a log axis.
         if ! grep -v '^#' "$dat" | tail -n +2 |
              awk '{for (i = 2; i <= NF; i++) if ($i != "-" && $i > 0) f = 1} END {exit !f}'; then

@@ -163,7 +163,7 @@ is_source() {
 while IFS= read -r f; do
     [[ -f $f ]] || continue
     is_source "$f" || continue
-    if ! head -n 3 "$f" | grep -q 'SPDX-License-Identifier:'; then
+    if ! grep -q 'SPDX-License-Identifier:' <(head -n 3 "$f"); then
         report "$f:1: no SPDX-License-Identifier line in the first 3 lines"
     fi
 done < <(list_files | LC_ALL=C sort -u)

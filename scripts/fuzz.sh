@@ -78,7 +78,7 @@ sources() {
 build() {
     local t=$1 bin=$out/fuzz_$1 extra=()
     local newest
-    newest=$(sources "$t" | xargs ls -t | head -n 1)
+    newest=$(sources "$t" | xargs ls -t | sed -n 1p)
     if [[ -x $bin && $bin -nt $newest && $bin -nt ${BASH_SOURCE[0]} ]]; then
         return 0
     fi

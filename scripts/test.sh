@@ -124,8 +124,8 @@ info() {
     echo "repo:    $root ($(git -C "$root" rev-parse --short HEAD 2>/dev/null ||
         echo 'no commit'))"
     echo "host:    $(uname -srm), $(nproc) CPUs"
-    echo "cc:      $(${CC:-cc} --version | head -n 1)"
-    echo "cmake:   $(cmake --version | head -n 1)"
+    echo "cc:      $(${CC:-cc} --version | sed -n 1p)"
+    echo "cmake:   $(cmake --version | sed -n 1p)"
     echo "scale:   plain $base_scale, asan $(scaled 0.5) with debug yields, tsan $(scaled 0.5)"
 }
 
@@ -266,9 +266,14 @@ install_pkgconfig() {
     ${CC:-cc} -std=c11 -Wall -Wextra -Wpedantic -Werror \
         $(pkg-config --cflags lfchan) "$root/examples/install_check.c" \
         -o "$bin" $(pkg-config --libs lfchan) -Wl,-rpath,"$libdir"
-    # It must load the installed library, not one from build/.
-    ldd "$bin" | grep liblfchan
-    ldd "$bin" | grep -q "=> $libdir/liblfchan.so.0 " || {
+    # It must load the installed library, not one from build/. ldd's output
+    # is captured first: under pipefail, `ldd | grep -q` fails whenever grep
+    # exits on its match before ldd has written its last line (SIGPIPE),
+    # which once turned this step red in CI.
+    local resolved
+    resolved=$(ldd "$bin")
+    grep liblfchan <<<"$resolved"
+    [[ $resolved == *"=> $libdir/liblfchan.so.0 "* ]] || {
         echo "install_check does not resolve liblfchan from $libdir" >&2
         return 1
     }
