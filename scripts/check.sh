@@ -4,7 +4,7 @@
 # scripts/check.sh - static house-style checks (CONTRIBUTING.md, "Atomics
 # and ORDER tags" and "Style").
 #
-#  1. No line in src/ outside src/lfc_atomic.h mentions ck_pr_: every atomic
+#  1. No line in src/ outside src/core/lfc_atomic.h mentions ck_pr_: every atomic
 #     goes through the lfc_atomic.h wrappers.
 #  2. Every call of an lfc_ atomic wrapper in src/*.c and src/*.h (other than
 #     lfc_atomic.h itself) has a comment containing "ORDER " on the same line
@@ -18,6 +18,11 @@
 #     examples/ cmake/ .ci/ fuzz/ verify/ (and the top-level CMakeLists.txt) has an
 #     SPDX-License-Identifier line in its first 3 lines. Build outputs and
 #     git-ignored files are skipped, as are data and docs (.md, .json, ...).
+#  4. Layers (CONTRIBUTING.md, "Layers"): every file in src/ lives in one
+#     of src/core, src/chan, src/sync, src/flow, and includes private
+#     headers ("lfc_*.h") only from its own layer or a lower one (core <
+#     chan < sync < flow); flow/ includes none but core's. Public headers
+#     ("lfchan/*.h") are open to every layer.
 #
 # Prints file:line: message for each problem and exits 1 if there are any.
 # Runnable from any directory; needs only bash, grep and a POSIX awk.
@@ -31,10 +36,10 @@ report() {
     fail=$((fail + 1))
 }
 
-# --- 1. ck_pr_ only in src/lfc_atomic.h ---------------------------------
+# --- 1. ck_pr_ only in src/core/lfc_atomic.h ---------------------------------
 if [[ -d src ]]; then
     while IFS= read -r hit; do
-        report "$hit: ck_pr_ outside src/lfc_atomic.h (use its wrappers)"
+        report "$hit: ck_pr_ outside src/core/lfc_atomic.h (use its wrappers)"
     done < <(grep -rnH --exclude=lfc_atomic.h -e 'ck_pr_' src 2>/dev/null |
              cut -d: -f1,2 || true)
 fi
@@ -43,7 +48,7 @@ fi
 atomic_files=()
 if [[ -d src ]]; then
     while IFS= read -r f; do
-        [[ $f == src/lfc_atomic.h ]] && continue
+        [[ $f == src/core/lfc_atomic.h ]] && continue
         atomic_files+=("$f")
     done < <(find src -type f \( -name '*.c' -o -name '*.h' \) | LC_ALL=C sort)
 fi
@@ -167,6 +172,47 @@ while IFS= read -r f; do
         report "$f:1: no SPDX-License-Identifier line in the first 3 lines"
     fi
 done < <(list_files | LC_ALL=C sort -u)
+
+# --- 4. layers: includes point down only ----------------------------------
+# layer_rank DIR: 0 core, 1 chan, 2 sync, 3 flow; empty if not a layer.
+layer_rank() {
+    case "$1" in
+    core) echo 0 ;;
+    chan) echo 1 ;;
+    sync) echo 2 ;;
+    flow) echo 3 ;;
+    esac
+}
+
+if [[ -d src ]]; then
+    while IFS= read -r f; do
+        dir=${f#src/}
+        dir=${dir%%/*}
+        rank=$(layer_rank "$dir")
+        if [[ -z $rank || $f != src/*/* ]]; then
+            report "$f:1: not in a layer (src/core, src/chan, src/sync, src/flow)"
+            continue
+        fi
+        while IFS=: read -r line hdr; do
+            hdr=${hdr#*\"}
+            hdr=${hdr%%\"*}
+            [[ $hdr == lfchan/* || $hdr == lfchan.h ]] && continue
+            found=$(find src -mindepth 2 -maxdepth 2 -name "$hdr" -print -quit)
+            if [[ -z $found ]]; then
+                report "$f:$line: \"$hdr\" is no private header of src/"
+                continue
+            fi
+            hdir=${found#src/}
+            hdir=${hdir%%/*}
+            hrank=$(layer_rank "$hdir")
+            if ((hrank > rank)) || [[ $dir == flow && $hdir != core &&
+                $hdir != flow ]]; then
+                report "$f:$line: $dir/ includes $hdir/$hdr (layers point down; flow/ sees core/ only)"
+            fi
+        done < <(grep -n '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' "$f" |
+                 sed 's/^\([0-9]*\):/\1:/' || true)
+    done < <(find src -type f \( -name '*.c' -o -name '*.h' \) | LC_ALL=C sort)
+fi
 
 if ((fail > 0)); then
     printf 'check.sh: FAIL (%d problem(s))\n' "$fail" >&2

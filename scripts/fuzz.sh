@@ -71,7 +71,7 @@ mkdir -p "$out"
 
 # Everything a target is built from: rebuilt when any of it is newer.
 sources() {
-    ls "$root"/src/*.c "$root"/src/*.h "$root"/include/lfchan.h \
+    ls "$root"/src/*/*.c "$root"/src/*/*.h "$root"/include/lfchan.h \
         "$root"/include/lfchan/*.h "$root"/fuzz/*.h "$root/fuzz/fuzz_$1.c"
 }
 
@@ -85,13 +85,19 @@ build() {
     # The threaded target explores more interleavings with the library's
     # random yields at its slow-path windows.
     [[ $t == threads ]] && extra+=(-DLFC_DEBUG_YIELD=1)
+    # Every layer's private headers (the fuzzers are white-box; the
+    # library's CMake build and scripts/check.sh keep the layers apart).
+    local layers=() d
+    for d in "$root"/src/*/; do
+        layers+=(-I"${d%/}")
+    done
     echo "--- building $bin"
     # shellcheck disable=SC2046  # word splitting of pkg-config output wanted
     "$cc" -std=gnu11 -g -O1 -fno-omit-frame-pointer \
         -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-        -Wall -Wextra -I"$root/include" -I"$root/src" \
+        -Wall -Wextra -I"$root/include" "${layers[@]}" \
         $(pkg-config --cflags ck) "${extra[@]}" \
-        "$root"/src/*.c "$root/fuzz/fuzz_$t.c" -o "$bin.tmp" -pthread
+        "$root"/src/*/*.c "$root/fuzz/fuzz_$t.c" -o "$bin.tmp" -pthread
     mv "$bin.tmp" "$bin"
 }
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * chan_wake.pml - the buffered channel's ring and its wake-up rules
- * (src/chan.c: ring_try_send, ring_try_recv, after_send, after_free,
+ * (src/chan/chan.c: ring_try_send, ring_try_recv, after_send, after_free,
  * wake_receivers_at, wake_senders_at, lfc__chan_owner_close) over the
  * event counts of park.pmh.
  *

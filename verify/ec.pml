@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ec.pml - the event count alone (src/park.c): plain waiters, wakers that
+ * ec.pml - the event count alone (src/core/park.c): plain waiters, wakers that
  * signal (wake-one) or broadcast, PENDING coalescing, timeouts with the
  * withdraw-and-last-try, and the re-signal rule.
  *

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * select.pml - the selector protocol (src/select.c: select_impl,
+ * select.pml - the selector protocol (src/chan/select.c: select_impl,
  * select_blocking, park_once, register_all, unregister_all, any_ready,
- * resignal; src/park.c: lfc__ec_sel_add/remove, ec_notify_selectors,
+ * resignal; src/core/park.c: lfc__ec_sel_add/remove, ec_notify_selectors,
  * lfc__sel_park) over two buffered channels.
  *
  * A channel is abstract here, as in ec.pml: items[c] values ready, a try

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * unbuf.pml - lfc_try_send on an unbuffered channel (src/chan.c
+ * unbuf.pml - lfc_try_send on an unbuffered channel (src/chan/chan.c
  * unbuf_try_send, ring_try_send's try_offer, ring_try_recv's `waits`,
  * unbuf_try_offer_at, unbuf_retract, try_offer_ack_try,
  * unbuf_await_try_offer, unbuf_recv_left, lfc_recv_until's unbuffered
- * branch; src/park.c lfc__ec_wait_noting, lfc__ec_wake_plain).
+ * branch; src/core/park.c lfc__ec_wait_noting, lfc__ec_wake_plain).
  *
  * The protocol (chan.c "lfc_try_send on an unbuffered channel must
  * succeed only if a receiver is waiting"): lfc_try_send first hands its

@@ -34,7 +34,7 @@
  *     case wins (priority, e.g. a control channel before a data channel;
  *     a busy early case can starve later ones).
  *   - Blocking: a blocked select parks its thread on one futex word until a
- *     channel of its cases changes (see src/select.c); it does not poll.
+ *     channel of its cases changes (see src/chan/select.c); it does not poll.
  *   - Atomicity: a completed case is linearizable like the plain call it
  *     stands for. A select that completes nothing (lfc_try_select's
  *     LFC_AGAIN, a timeout) checks its cases one after another, not at one

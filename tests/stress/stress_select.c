@@ -1051,7 +1051,7 @@ test_select_stress_parked_selectors_cap1(void **state)
 }
 
 /* ------------------------------------------------------------------------ */
-/* Spurious wake-ups (white-box: the park ops table of src/lfc_park.h).      */
+/* Spurious wake-ups (white-box: the park ops table of src/core/lfc_park.h).      */
 
 /* Wakes are delayed a little now and then, widening the window between a
  * waker's state change and the sleeper's return. */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The real futex calls, for the fake park ops of white-box tests (struct
- * lfc__park_ops in src/lfc_park.h, installed with lfc__park_set_ops) that
+ * lfc__park_ops in src/core/lfc_park.h, installed with lfc__park_set_ops) that
  * count, delay or misbehave around them: tests/test_park.c and
  * tests/stress/stress_select.c; and one such fake, the counting park ops
  * that lfc_test_async.h installs for the unit tests, to know when a

@@ -11,7 +11,7 @@
 
 /*
  * Set how many inputs one forwarding thread of a merger serves (at least
- * 2); 0 restores the default (src/merge.c, MERGE_FANIN). Read by
+ * 2); 0 restores the default (src/chan/merge.c, MERGE_FANIN). Read by
  * lfc_merge_new: tests lower it to build deep trees from few inputs. Not
  * thread safe: call it while no lfc_merge_new runs.
  */
