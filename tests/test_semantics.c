@@ -40,6 +40,7 @@
 
 #include "lfchan.h"
 #include "lfc_chan_internal.h"
+#include "lfc_waitable.h"
 #include "lfc_test_async.h"
 #include "lfc_test_support.h"
 
@@ -284,7 +285,8 @@ blocked_sender(void *p)
 }
 
 /* Start a sender on an unbuffered channel and wait until its offer is
- * visible to receivers (lfc__chan_ready: a receive would pair with it). */
+ * visible to receivers (the waitable's ready: a receive would pair with
+ * it). */
 static void
 start_offer(struct blocked_send *a, pthread_t *th, lfc_chan *ch, int v)
 {
@@ -292,7 +294,8 @@ start_offer(struct blocked_send *a, pthread_t *th, lfc_chan *ch, int v)
     assert_int_equal(pthread_create(th, NULL, blocked_sender, a), 0);
     int64_t end = lfc_test_now_ns() + (int64_t)30 * 1000000000;
     /* Condition poll: the sender's offer is published in the slot. */
-    while (!lfc__chan_ready(ch, LFC_RECV, NULL)) {
+    struct lfc__waitable *w = lfc__waitable_of(ch);
+    while (!w->ops->ready(w, LFC_RECV, NULL)) {
         if (lfc_test_now_ns() > end)
             fail_msg("the sender never offered its value");
         sched_yield();

@@ -96,6 +96,10 @@ extern "C" {
 
 typedef struct lfc_chan lfc_chan;
 
+/* The two directions of an operation on a channel: a select case's dir
+ * (select.h), and the side of a channel an operation is on. */
+enum { LFC_SEND = 1, LFC_RECV = 2 };
+
 /* The largest capacity lfc_chan_new accepts (2^32). */
 #define LFC_CHAN_MAX_CAP ((size_t)1 << 32)
 

@@ -79,8 +79,7 @@
 extern "C" {
 #endif
 
-/* Directions of a case. */
-enum { LFC_SEND = 1, LFC_RECV = 2 };
+/* The directions of a case, LFC_SEND and LFC_RECV, are in chan.h. */
 
 /* The most cases one select accepts. */
 #define LFC_SELECT_MAX 65536

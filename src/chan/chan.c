@@ -77,13 +77,14 @@
  * a receive that was counted on an unbuffered channel signals ack_ec after
  * its withdraw, which is the write that can make that condition true.
  *
- * Select (select.c) waits on rx_ec and tx_ec like any waiter, with nodes
- * instead of a futex sleep on seq, so the signals above reach it. On an
- * unbuffered channel a selecting thread cannot offer its value in the
+ * Select (select.c) waits on rx_ec and tx_ec through the waitable
+ * interface (chan_waitable_ops below), like any waiter, with selector
+ * nodes instead of a futex sleep on seq, so the signals above reach it. On
+ * an unbuffered channel a selecting thread cannot offer its value in the
  * slot (a receiver could take it while another case completes): a
  * receiver, or lfc_try_send, finds a parked selector on the event count's
- * list and completes its case by hand-off (unbuf_handoff), claiming it by
- * CAS first, so exactly one party wins it.
+ * node list and completes its case by hand-off (unbuf_handoff), claiming
+ * it with lfc__sel_claim first, so exactly one party wins it.
  *
  * Invariants:
  *   - head <= tail (as positions, ignoring mark); tail - head <= capacity.
@@ -133,14 +134,16 @@
 #include <string.h>
 
 #include "lfchan/chan.h"
-#include "lfchan/select.h"
 #include "lfc_atomic.h"
 #include "lfc_chan_internal.h"
 #include "lfc_common.h"
 #include "lfc_park.h"
+#include "lfc_selector.h"
+#include "lfc_waitable.h"
 
 struct lfc_chan {
     /* Read-only after lfc_chan_new. */
+    struct lfc__waitable waitable; /* first: select waits through it */
     unsigned char *slots; /* ring_cap slots of `stride` bytes */
     size_t stride;        /* 8-byte stamp + payload, rounded up to 8 */
     uint64_t ring_cap;    /* slots in the ring: capacity, or 1 if unbuffered */
@@ -183,6 +186,8 @@ _Static_assert(offsetof(struct lfc_chan, rx_ec) -
                        offsetof(struct lfc_chan, head) >=
                    LFC_CACHELINE,
                "event counts must not share the head's line");
+_Static_assert(offsetof(struct lfc_chan, waitable) == 0,
+               "select finds the waitable at the start of a channel");
 _Static_assert(sizeof(struct lfc_chan) % LFC_CACHELINE == 0,
                "slots start on a cache line");
 
@@ -714,17 +719,17 @@ static int
 unbuf_handoff(lfc_chan *ch, int dir, void *val)
 {
     struct lfc_ec *ec = dir == LFC_SEND ? &ch->rx_ec : &ch->tx_ec;
+    struct lfc__ec_node *base;
     int r = LFC_AGAIN;
 
-    if (!lfc__ec_has_selectors(ec))
+    if (!lfc__ec_has_nodes(ec))
         return LFC_AGAIN; /* the one load and branch plain calls pay */
     lfc__ec_lock(ec);
-    for (struct lfc__sel_node *x = ec->sels; x; x = x->next) {
-        uint32_t s = LFC__SEL_WAITING;
-        /* ORDER acqrel: claims the selector (exactly one claimer wins);
-         * the node's fields were published by the lock. */
-        if (!lfc_cas_acqrel_u32(&x->sel->state, &s, LFC__SEL_HANDOFF))
+    lfc__ec_for_each_node(base, ec) {
+        struct lfc__sel_node *x = lfc__sel_node_of(base);
+        if (!lfc__sel_claim(x))
             continue;
+        uint32_t s;
         /* ORDER acq: pairs with the seqcst RMW in lfc_close(); a close
          * that this misses is linearized after the hand-off. */
         if (lfc_load_acq_u64(&ch->tail) & ch->mark) {
@@ -737,10 +742,7 @@ unbuf_handoff(lfc_chan *ch, int dir, void *val)
             s = LFC__SEL_DONE(x->index);
             r = LFC_OK;
         }
-        /* ORDER rel: publishes the copy (and, for a send case, our reading
-         * its buffer is done); pairs with the acq in lfc__sel_park(). */
-        lfc_store_rel_u32(&x->sel->state, s);
-        lfc__sel_wake(x->sel); /* under the lock: x->sel is alive */
+        lfc__sel_finish(x, s); /* publishes the copy, wakes it */
         break;
     }
     lfc__ec_unlock(ec);
@@ -751,22 +753,55 @@ unbuf_handoff(lfc_chan *ch, int dir, void *val)
 static bool
 unbuf_peer_waiting(struct lfc_ec *ec, const struct lfc__selector *self)
 {
+    struct lfc__ec_node *base;
     bool found = false;
-    if (!lfc__ec_has_selectors(ec))
+    if (!lfc__ec_has_nodes(ec))
         return false;
     lfc__ec_lock(ec);
-    for (struct lfc__sel_node *x = ec->sels; x && !found; x = x->next) {
-        /* ORDER rlx: a hint; whoever acts on it claims by CAS. */
-        found = x->sel != self &&
-                lfc_load_rlx_u32(&x->sel->state) == LFC__SEL_WAITING;
+    lfc__ec_for_each_node(base, ec) {
+        if ((found = lfc__sel_waiting_other(lfc__sel_node_of(base), self)))
+            break;
     }
     lfc__ec_unlock(ec);
     return found;
 }
 
-bool
-lfc__chan_ready(lfc_chan *ch, int dir, const struct lfc__selector *self)
+/* ---- the waitable interface (lfc_waitable.h) --------------------------- */
+
+static inline lfc_chan *
+chan_of(const struct lfc__waitable *w)
 {
+    return (lfc_chan *)(uintptr_t)w; /* the first member */
+}
+
+static int
+chan_check(const struct lfc__waitable *w, int dir, const void *buf)
+{
+    const lfc_chan *ch = chan_of(w);
+    if (dir == LFC_SEND && ch->owned)
+        return LFC_EINVAL; /* a context's or timer's channel */
+    return buf != NULL || ch->elem_size == 0 ? 0 : LFC_EINVAL;
+}
+
+static int chan_try_send(lfc_chan *ch, const void *elem);
+
+static int
+chan_w_try_send(struct lfc__waitable *w, const void *elem)
+{
+    return chan_try_send(chan_of(w), elem);
+}
+
+static int
+chan_w_try_recv(struct lfc__waitable *w, void *out)
+{
+    struct recv_op op = {chan_of(w), out, false};
+    return recv_try(&op);
+}
+
+static bool
+chan_ready(struct lfc__waitable *w, int dir, const struct lfc__selector *self)
+{
+    lfc_chan *ch = chan_of(w);
     if (dir == LFC_RECV) {
         /* ORDER rlx: a guess; the stamp load decides, as in try_recv. */
         uint64_t head = lfc_load_rlx_u64(&ch->head);
@@ -794,33 +829,53 @@ lfc__chan_ready(lfc_chan *ch, int dir, const struct lfc__selector *self)
     return pos_diff(lfc_load_acq_u64(slot_stamp(ch, tail)), tail) >= 0;
 }
 
-struct lfc_ec *
-lfc__chan_case_ec(lfc_chan *ch, int dir, int *passive)
+/* The event count a dir case waits on. */
+static struct lfc_ec *
+case_ec(lfc_chan *ch, int dir)
 {
-    if (dir == LFC_RECV) {
-        *passive = 0;
-        return &ch->rx_ec;
-    }
+    return dir == LFC_RECV ? &ch->rx_ec : &ch->tx_ec;
+}
+
+static void
+chan_link(struct lfc__waitable *w, int dir, struct lfc__sel_node *n)
+{
+    lfc_chan *ch = chan_of(w);
+    n->ec = case_ec(ch, dir);
     /* An unbuffered send case waits for a receiver to arrive, which is
      * not what tx_ec's wake-one signals ("a slot is free"): receivers
      * find it by hand-off instead, and only close notifies it. */
-    *passive = ch->unbuffered;
-    return &ch->tx_ec;
+    n->base.passive = dir == LFC_SEND && ch->unbuffered;
+    lfc__ec_node_add(n->ec, &n->base);
 }
 
-bool
-lfc__chan_note_cpu(lfc_chan *ch, int dir, int cpu)
+static void
+chan_unlink(struct lfc__waitable *w, int dir, struct lfc__sel_node *n)
 {
+    (void)w;
+    (void)dir;
+    lfc__ec_node_remove(n->ec, &n->base);
+}
+
+static bool
+chan_note_cpu(struct lfc__waitable *w, int dir, int cpu)
+{
+    lfc_chan *ch = chan_of(w);
     if (dir == LFC_RECV)
         return lfc__spin_note_same_cpu(&ch->rx_spin, &ch->tx_spin, cpu);
     return lfc__spin_note_same_cpu(&ch->tx_spin, &ch->rx_spin, cpu);
 }
 
-size_t
-lfc__chan_elem_size(const lfc_chan *ch)
-{
-    return ch->elem_size;
-}
+/* Bounded and unbuffered channels alike: the functions above branch on
+ * ch->unbuffered where the two differ. */
+static const struct lfc__waitable_ops chan_waitable_ops = {
+    .check = chan_check,
+    .try_send = chan_w_try_send,
+    .try_recv = chan_w_try_recv,
+    .ready = chan_ready,
+    .link = chan_link,
+    .unlink = chan_unlink,
+    .note_cpu = chan_note_cpu,
+};
 
 /* ---- public API ------------------------------------------------------- */
 
@@ -849,6 +904,7 @@ chan_init(lfc_chan *ch, size_t capacity, size_t elem_size, uint64_t start_lap)
     uint64_t ring_cap = capacity ? capacity : 1;
 
     memset(ch, 0, head_bytes);
+    ch->waitable.ops = &chan_waitable_ops;
     ch->slots = (unsigned char *)ch + head_bytes;
     ch->stride = slot_stride(elem_size);
     ch->ring_cap = ring_cap;

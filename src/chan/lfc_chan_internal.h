@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Channel internals shared with other modules (timer, ctx, select).
+ * Channel internals shared with other modules of chan/ (timer, ctx,
+ * merge) and sync/ (sem). Select uses none of them: it waits through
+ * lfc_waitable.h, which every lfc_chan starts with.
  */
 #ifndef LFC_CHAN_INTERNAL_H
 #define LFC_CHAN_INTERNAL_H
@@ -66,31 +68,5 @@ lfc_chan *lfc__chan_never(void) LFC_INTERNAL;
  * 2^64 and check wraparound. */
 lfc_chan *lfc__chan_new_at(size_t capacity, size_t elem_size,
                            uint64_t start_lap) LFC_INTERNAL;
-
-/* ---- for select.c ---- */
-struct lfc__selector;
-struct lfc_ec;
-
-/*
- * Whether a case on ch in direction dir (LFC_SEND, LFC_RECV) looks ready:
- * its try would complete (or report LFC_CLOSED), or a selector other than
- * self waits to pair with it. Never consumes. Must not miss an event whose
- * waker did not see self's registration (select.c); may say "ready" when
- * the try then fails.
- */
-bool lfc__chan_ready(lfc_chan *ch, int dir,
-                     const struct lfc__selector *self) LFC_INTERNAL;
-
-/* The event count a case waits on, and whether its node is passive (see
- * struct lfc__sel_node). */
-struct lfc_ec *lfc__chan_case_ec(lfc_chan *ch, int dir,
-                                 int *passive) LFC_INTERNAL;
-
-/* A selector about to wait on a dir case of ch runs on cpu: record it for
- * the channel's spin policy, and say whether the other side last ran on
- * the same CPU (lfc__spin_note_same_cpu). */
-bool lfc__chan_note_cpu(lfc_chan *ch, int dir, int cpu) LFC_INTERNAL;
-
-size_t lfc__chan_elem_size(const lfc_chan *ch) LFC_INTERNAL;
 
 #endif /* LFC_CHAN_INTERNAL_H */

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Select: wait on several channel operations, complete exactly one.
- * Depends on: chan.c (try operations, readiness, hand-offs), park.c (event
- * counts, selector nodes and parking), ctx.c (for the _ctx calls).
+ * Depends on: the waitable interface (lfc_waitable.h: try, ready, link,
+ * unlink per case; chan.c implements it), the selector (selector.c: the
+ * parking word and its nodes), core/park.c (event counts), ctx.c (for the
+ * _ctx calls). It knows no channel internals.
  *
  * Design
  * ------
@@ -13,12 +15,13 @@
  * that word, so exactly one of them wins.
  *
  *   loop:
- *     pass: try every case (lfc_try_send / lfc_try_recv), in a random
+ *     pass: try every case (the waitable's try_send / try_recv), in a random
  *           order (Fisher-Yates, per-thread LCG) or, biased, in
  *           array order; the first that does not say LFC_AGAIN completes;
- *     register: state = WAITING; link a node per case (seqcst RMW on the
- *           event count's `waiters`), then a seqcst fence;
- *     recheck: if any case looks ready (lfc__chan_ready), CAS WAITING ->
+ *     register: state = WAITING; link a node per case (the waitable's
+ *           link: a seqcst RMW on the event count's `waiters`), then a
+ *           seqcst fence;
+ *     recheck: if any case looks ready (the waitable's ready), CAS WAITING ->
  *           ABORTED and go round again;
  *     sleep on state until it leaves WAITING (lfc__sel_park);
  *     unlink every node;
@@ -100,9 +103,10 @@
 #include "lfchan/select.h"
 #include "lfc_atomic.h"
 #include "lfc_ctx_internal.h"
-#include "lfc_chan_internal.h"
 #include "lfc_common.h"
 #include "lfc_park.h"
+#include "lfc_selector.h"
+#include "lfc_waitable.h"
 
 enum {
     SMALL_SELECT = 32,  /* cases handled with stack memory */
@@ -149,6 +153,12 @@ struct select_call {
     struct lfc__selector sel;
 };
 
+static inline struct lfc__waitable *
+case_w(const lfc_case *c)
+{
+    return lfc__waitable_of(c->ch);
+}
+
 static bool
 case_valid(const lfc_case *c)
 {
@@ -156,9 +166,7 @@ case_valid(const lfc_case *c)
         return true; /* switched off: never ready, whatever else it says */
     if (c->dir != LFC_SEND && c->dir != LFC_RECV)
         return false;
-    if (c->dir == LFC_SEND && lfc__chan_recv_only(c->ch))
-        return false; /* a context's or timer's channel */
-    return c->buf != NULL || lfc__chan_elem_size(c->ch) == 0;
+    return case_w(c)->ops->check(case_w(c), c->dir, c->buf) == 0;
 }
 
 /* Try case i; on completion record its status. */
@@ -168,8 +176,9 @@ try_case(struct select_call *sc, uint32_t i)
     lfc_case *c = &sc->cases[i];
     if (!c->ch)
         return LFC_AGAIN;
-    int r = c->dir == LFC_SEND ? lfc_try_send(c->ch, c->buf)
-                               : lfc_try_recv(c->ch, c->buf);
+    struct lfc__waitable *w = case_w(c);
+    int r = c->dir == LFC_SEND ? w->ops->try_send(w, c->buf)
+                               : w->ops->try_recv(w, c->buf);
     if (r != LFC_AGAIN)
         c->status = r; /* LFC_OK or LFC_CLOSED: arguments were checked */
     return r;
@@ -204,7 +213,7 @@ static void
 register_all(struct select_call *sc)
 {
     /* ORDER rlx: no node is linked, so no other thread reads the word;
-     * the locks in lfc__ec_sel_add publish it with each node. */
+     * the locks in lfc__ec_node_add publish it with each node. */
     lfc_store_rlx_u32(&sc->sel.state, LFC__SEL_WAITING);
     /* Link in the last pass's order: a random permutation (array order
      * when biased). Peers take the first WAITING node of a list, so two
@@ -216,12 +225,8 @@ register_all(struct select_call *sc)
         if (!c->ch)
             continue;
         struct lfc__sel_node *x = &sc->nodes[i];
-        x->sel = &sc->sel;
-        x->buf = c->buf;
-        x->index = i;
-        x->dir = c->dir;
-        x->ec = lfc__chan_case_ec(c->ch, c->dir, &x->passive);
-        lfc__ec_sel_add(x->ec, x);
+        lfc__sel_node_init(x, &sc->sel, i, c->buf);
+        case_w(c)->ops->link(case_w(c), c->dir, x);
     }
     /* ORDER seqcst: our links (seqcst RMWs) before the recheck's loads:
      * the store-buffering pair of point 1 above. */
@@ -232,8 +237,9 @@ static void
 unregister_all(struct select_call *sc)
 {
     for (int i = 0; i < sc->n; i++) {
-        if (sc->cases[i].ch)
-            lfc__ec_sel_remove(sc->nodes[i].ec, &sc->nodes[i]);
+        lfc_case *c = &sc->cases[i];
+        if (c->ch)
+            case_w(c)->ops->unlink(case_w(c), c->dir, &sc->nodes[i]);
     }
     /* ORDER seqcst: our unlinks before the pass that follows (point 4). */
     lfc_fence_seqcst();
@@ -244,7 +250,7 @@ any_ready(struct select_call *sc)
 {
     for (int k = 0; k < sc->n; k++) {
         lfc_case *c = &sc->cases[sc->order[k]];
-        if (c->ch && lfc__chan_ready(c->ch, c->dir, &sc->sel))
+        if (c->ch && case_w(c)->ops->ready(case_w(c), c->dir, &sc->sel))
             return true;
     }
     return false;
@@ -256,7 +262,8 @@ static void
 resignal(struct select_call *sc, uint32_t i)
 {
     /* ORDER seqcst: as every signal, fence then load waiters; here only
-     * to hand the wake on, the channel's state needs no publication. */
+     * to hand the wake on, the channel's state needs no publication. The
+     * node's ec is the one the case's link chose. */
     lfc_fence_seqcst();
     lfc__ec_signal_fenced(sc->nodes[i].ec, NULL);
 }
@@ -304,7 +311,7 @@ spin(struct select_call *sc, int64_t deadline_ns)
     for (int i = 0; i < sc->n; i++) {
         lfc_case *c = &sc->cases[i];
         if (c->ch)
-            same |= lfc__chan_note_cpu(c->ch, c->dir, cpu);
+            same |= case_w(c)->ops->note_cpu(case_w(c), c->dir, cpu);
     }
     int limit = lfc_spin_limit();
     uint32_t budget = limit >= 0 ? (uint32_t)limit : tls_spin_budget;
@@ -347,13 +354,13 @@ select_blocking(struct select_call *sc, int64_t deadline_ns)
         uint32_t s = park_once(sc, deadline_ns);
         r = LFC_AGAIN;
 
-        if (s >= LFC__SEL_CASE0 && ((s - LFC__SEL_CASE0) & 1)) {
-            uint32_t i = (s - LFC__SEL_CASE0) / 2; /* DONE(i) */
+        if (lfc__sel_is_done(s)) {
+            uint32_t i = lfc__sel_case_of(s); /* DONE(i) */
             sc->cases[i].status = LFC_OK;
             return (int)i;
         }
-        if (s >= LFC__SEL_CASE0) {
-            uint32_t i = (s - LFC__SEL_CASE0) / 2; /* NOTIFY(i) */
+        if (lfc__sel_is_notify(s)) {
+            uint32_t i = lfc__sel_case_of(s); /* NOTIFY(i) */
             if (!sc->biased && try_case(sc, i) != LFC_AGAIN)
                 return (int)i;
             r = pass(sc);
@@ -464,7 +471,10 @@ lfc_select_biased_until(lfc_case *cases, int n, int64_t deadline_ns)
 static int
 op_ctx(lfc_chan *ch, int dir, void *buf, lfc_ctx *ctx)
 {
-    if (!ch || !ctx || (!buf && lfc__chan_elem_size(ch) != 0))
+    if (!ch || !ctx)
+        return LFC_EINVAL;
+    struct lfc__waitable *w = lfc__waitable_of(ch);
+    if (w->ops->check(w, dir, buf) != 0)
         return LFC_EINVAL;
     int err = lfc_ctx_err(ctx);
     if (err != LFC_OK)

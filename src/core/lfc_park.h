@@ -18,8 +18,34 @@
 
 #include "lfc_atomic.h"
 #include "lfc_common.h"
+#include "lfc_list.h"
 
-struct lfc__sel_node;
+struct lfc__park_ops;
+struct lfc__ec_node;
+
+/*
+ * What a waker does to a node linked on an event count (under the event
+ * count's lock, so the node is alive): tell its owner the event fired.
+ * Returns whether the owner took the wake (a wake-one is then spent on
+ * it), false if it was no longer waiting. The selector module
+ * (chan/lfc_selector.h) supplies the one used today.
+ */
+typedef bool (*lfc__ec_notify_fn)(struct lfc__ec_node *n);
+
+/*
+ * A node a thread links on an event count instead of sleeping on `seq`:
+ * it sleeps on a word of its own and may wait on several event counts at
+ * once (select). The node lives in its owner's memory; the owner unlinks
+ * it (lfc__ec_node_remove) before that memory goes, and wakers touch it
+ * only under the event count's lock.
+ */
+struct lfc__ec_node {
+    struct lfc__list link;    /* in ec->nodes; under ec->lock */
+    lfc__ec_notify_fn notify; /* set by the owner before linking */
+    bool passive;             /* a wake-one never picks it: it waits for
+                                 a peer thread, not for this ec's event
+                                 (unbuffered send cases) */
+};
 
 /*
  * An event count. One per condition a thread can wait for ("channel not
@@ -27,22 +53,23 @@ struct lfc__sel_node;
  * fast path of the *other* side only reads.
  *
  * Two kinds of waiter use it: plain waiters (lfc__ec_wait), which sleep on
- * `seq`, and selecting threads, which link a node per select case into
- * `sels` and sleep on a word of their own (select.c). `waiters` counts
- * both, in one word, so that the signal fast path stays one load and one
- * branch whether or not anyone selects.
+ * `seq`, and node waiters, which link a struct lfc__ec_node into `nodes`
+ * and sleep on a word of their own. `waiters` counts both, in one word,
+ * so that the signal fast path stays one load and one branch whether or
+ * not anyone selects.
  */
 struct lfc_ec {
-    uint32_t seq;               /* futex word; bumped by wakers (rel RMW) */
-    uint32_t lock;              /* guards the sels list (lfc__ec_lock) */
-    uint64_t waiters;           /* low 32 bits: plain waiters; high 32: selector
-                         nodes in sels; RMW (seqcst) */
-    struct lfc__sel_node *sels; /* selector nodes, oldest first */
-    struct lfc__sel_node *sels_tail; /* newest; both under lock */
+    uint32_t seq;     /* futex word; bumped by wakers (rel RMW) */
+    uint32_t lock;    /* guards `nodes` (lfc__ec_lock) */
+    uint64_t waiters; /* low 32 bits: plain waiters; high 32: nodes
+                         linked; RMW (seqcst) */
+    const struct lfc__park_ops *futex; /* private or process-shared;
+                                          read-only after init */
+    struct lfc__list nodes; /* lfc__ec_node links, oldest first; lock */
 };
 
-/* One selector node in lfc_ec.waiters. */
-#define LFC__EC_SEL_ONE ((uint64_t)1 << 32)
+/* One linked node in lfc_ec.waiters. */
+#define LFC__EC_NODE_ONE ((uint64_t)1 << 32)
 
 /*
  * Adaptive spin budget for one side of one primitive, in polls. Written
@@ -84,7 +111,11 @@ lfc__spin_past_deadline(uint32_t i, int64_t deadline_ns)
  * status ends the wait and is returned. */
 typedef int (*lfc__try_fn)(void *arg);
 
+/* An event count for threads of one process (private futexes), or, with
+ * _shared, for an object in memory several processes map (process-shared
+ * futexes; for the shared-memory channel to come). */
 void lfc__ec_init(struct lfc_ec *ec) LFC_INTERNAL;
+void lfc__ec_init_shared(struct lfc_ec *ec) LFC_INTERNAL;
 void lfc__spin_init(struct lfc_spin *s) LFC_INTERNAL;
 
 /*
@@ -174,82 +205,48 @@ lfc__ec_has_plain_waiters(struct lfc_ec *ec)
     return (uint32_t)lfc_load_rlx_u64(&ec->waiters) != 0;
 }
 
-/* Whether a selector node is linked on ec; as above. */
+/* Whether a node is linked on ec; as above. */
 static inline int
-lfc__ec_has_selectors(struct lfc_ec *ec)
+lfc__ec_has_nodes(struct lfc_ec *ec)
 {
     /* ORDER rlx: a hint; callers that need it exact fence first. */
     return (lfc_load_rlx_u64(&ec->waiters) >> 32) != 0;
 }
 
-/* ---- selecting threads ------------------------------------------------
+/* ---- node waiters ---------------------------------------------------
  *
- * A selecting thread owns one struct lfc__selector (its parking word) and
- * links one node per case into the event count that case waits on. Every
- * transition of `state` is an RMW or, for the HANDOFF -> DONE step, a
- * release store by the only thread that may make it. See select.c for the
- * protocol and why no wake-up is lost.
- *
- *   WAITING   registered; wakers may notify it, peers may hand off to it
- *   ABORTED   the selector took itself back (a case looked ready, or its
- *             deadline passed): nobody may claim it any more
- *   HANDOFF   a peer claimed it and is copying a value in or out
- *   NOTIFY(i) a waker says case i's event count fired: try case i
- *   DONE(i)   a peer completed case i by hand-off (status LFC_OK)
+ * A thread that waits on several event counts (select.c, through the
+ * selector module) links one struct lfc__ec_node on each, rechecks, and
+ * sleeps on a word of its own. A waker that finds nodes counted calls
+ * their notify function under the lock (lfc__ec_wake): a wake-one stops
+ * at the first node that takes it, a broadcast notifies all. Peers that
+ * complete a waiting node's operation themselves (an unbuffered
+ * hand-off) walk `nodes` under the lock with lfc__ec_for_each_node.
  */
-enum {
-    LFC__SEL_WAITING = 0,
-    LFC__SEL_ABORTED = 1,
-    LFC__SEL_HANDOFF = 2,
-    LFC__SEL_CASE0 = 4 /* NOTIFY(i) = 4 + 2i; DONE(i) = 5 + 2i */
-};
-#define LFC__SEL_NOTIFY(i) (LFC__SEL_CASE0 + 2 * (uint32_t)(i))
-#define LFC__SEL_DONE(i) (LFC__SEL_CASE0 + 2 * (uint32_t)(i) + 1)
 
-struct lfc__selector {
-    uint32_t state; /* futex word: see above */
-};
-
-struct lfc__sel_node {
-    struct lfc__sel_node *next; /* in ec->sels; under ec->lock */
-    struct lfc__sel_node *prev;
-    struct lfc__selector *sel; /* its thread's parking word */
-    struct lfc_ec *ec;         /* where it is linked */
-    void *buf;                 /* the case's buffer, for hand-offs */
-    uint32_t index;            /* the case's index */
-    int dir;                   /* LFC_SEND or LFC_RECV */
-    int passive;               /* a wake-one never picks it: it waits
-                                   for a peer thread, not for this ec's
-                                   event (unbuffered send cases) */
-};
+/* for (struct lfc__ec_node *n = each node linked on ec, oldest first);
+ * under lfc__ec_lock(ec); the body must not unlink. */
+#define lfc__ec_for_each_node(n, ec)                                           \
+    for (struct lfc__list *lfc__it_ = (ec)->nodes.next;                        \
+         lfc__it_ != &(ec)->nodes &&                                           \
+         ((n) = lfc__list_entry(lfc__it_, struct lfc__ec_node, link), 1);      \
+         lfc__it_ = lfc__it_->next)
 
 /* A small futex mutex (0 = free): for short sections on slow paths. */
 void lfc__lock(uint32_t *lock) LFC_INTERNAL;
 void lfc__unlock(uint32_t *lock) LFC_INTERNAL;
 
-/* The event count's lock: guards the sels list and every access to a
- * linked node's selector from outside its thread. Short sections. */
+/* The event count's lock: guards the node list and every access to a
+ * linked node from outside its owner's thread. Short sections. */
 void lfc__ec_lock(struct lfc_ec *ec) LFC_INTERNAL;
 void lfc__ec_unlock(struct lfc_ec *ec) LFC_INTERNAL;
 
-/* Link / unlink a node, counting it in ec->waiters (seqcst RMW, inside
- * the lock: a waker that reads the count and then locks finds the node). */
-void lfc__ec_sel_add(struct lfc_ec *ec, struct lfc__sel_node *n) LFC_INTERNAL;
-void lfc__ec_sel_remove(struct lfc_ec *ec,
-                        struct lfc__sel_node *n) LFC_INTERNAL;
-
-/*
- * Sleep while sel->state is WAITING or HANDOFF (woken by a notify or a
- * finished hand-off; every return rechecks). At deadline_ns a WAITING
- * selector takes itself back (CAS to ABORTED); a HANDOFF is always waited
- * out (a peer is copying; a bounded wait). Returns the final state:
- * ABORTED (timed out), NOTIFY(i) or DONE(i).
- */
-uint32_t lfc__sel_park(struct lfc__selector *sel,
-                       int64_t deadline_ns) LFC_INTERNAL;
-
-/* Wake the selector's thread (after a store to its state). */
-void lfc__sel_wake(struct lfc__selector *sel) LFC_INTERNAL;
+/* Link / unlink a node (its notify and passive set), counting it in
+ * ec->waiters (seqcst RMW, inside the lock: a waker that reads the count
+ * and then locks finds the node). */
+void lfc__ec_node_add(struct lfc_ec *ec, struct lfc__ec_node *n) LFC_INTERNAL;
+void lfc__ec_node_remove(struct lfc_ec *ec,
+                         struct lfc__ec_node *n) LFC_INTERNAL;
 
 /*
  * The futex operations, behind a table so tests can count system calls or
@@ -269,9 +266,21 @@ struct lfc__park_ops {
     void (*wake)(uint32_t *word, int n);
 };
 
-/* Replace the futex operations (NULL restores the real ones). For tests;
+/* The real futex operations: FUTEX_PRIVATE_FLAG (words of one process)
+ * and process-shared (words in memory several processes map). */
+extern const struct lfc__park_ops lfc__futex_private LFC_INTERNAL;
+extern const struct lfc__park_ops lfc__futex_shared LFC_INTERNAL;
+
+/* Wait / wake on a word through ops (an event count's `futex`, or
+ * &lfc__futex_private for a thread's own word), or through the table a
+ * test installed with lfc__park_set_ops, which then stands in for both. */
+int lfc__futex_wait(const struct lfc__park_ops *ops, uint32_t *word,
+                    uint32_t expected, int64_t deadline_ns) LFC_INTERNAL;
+void lfc__futex_wake(const struct lfc__park_ops *ops, uint32_t *word,
+                     int n) LFC_INTERNAL;
+
+/* Replace every futex operation (NULL restores the real ones). For tests;
  * call only while no thread is parked or waking. */
 void lfc__park_set_ops(const struct lfc__park_ops *ops) LFC_INTERNAL;
-
 
 #endif /* LFC_PARK_H */

@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Parking: event counts over Linux futexes, and the adaptive spin policy.
- * Depends on: lfc_atomic.h, lfc_common.h. Used by: chan.c, select.c (later
- * sem, wg, pool).
+ * Depends on: lfc_atomic.h, lfc_common.h, lfc_list.h. Used by every
+ * blocking primitive: channels, the selector, sem, wg, the pool.
  *
  * Design
  * ------
- * An event count (struct lfc_ec) is two 32-bit words: `seq`, the futex word
- * that wakers bump, and `waiters`, the number of threads that announced
- * they may sleep on it. It is the classic eventcount (Reed and Kanodia,
+ * An event count (struct lfc_ec) is, at its heart, two words: `seq`, the
+ * 32-bit futex word that wakers bump, and `waiters`, the 64-bit count of
+ * threads that announced they may sleep on it (plain waiters in the low
+ * half, linked nodes in the high half). Beside them: a small lock for the
+ * node list, the list, and the futex operations to use (private, or
+ * process-shared for memory several processes map). It is the classic eventcount (Reed and Kanodia,
  * 1979; Vyukov's and ck_ec's variants), with a waiter count instead of a
  * single flag so that a waker can wake one thread, not all of them.
  *
@@ -30,24 +33,28 @@
  *   - A thread is counted in `waiters` from step 2 to step 4, a span that
  *     covers every futex_wait it makes.
  *
- * Selecting threads (select.c) use the same event counts differently:
- * they link a node into ec.sels and count it in the high half of
- * ec.waiters, and sleep on a word of their own. A waker reaches them in
- * lfc__ec_wake(): before it touches seq it notifies the oldest WAITING
- * selector (a wake-one) or every one (a broadcast) by CAS on its word,
- * under ec.lock. A wake-one that notifies a selector is spent; otherwise
- * it goes on to the plain waiters as below. Selector wakes bypass the
- * PENDING coalescing, since selectors never read seq. select.c has the
- * argument for selectors.
+ * Node waiters (selecting threads, through chan/selector.c; a semaphore
+ * waiter watching its context) use the same event counts differently:
+ * they link a struct lfc__ec_node into ec.nodes and count it in the high
+ * half of ec.waiters, and sleep on a word of their own. A waker reaches
+ * them in lfc__ec_wake(): before it touches seq it calls the notify
+ * function of the oldest node (a wake-one: the first that takes it, passive
+ * nodes skipped) or of every one (a broadcast), under ec.lock; for a
+ * selector that is a CAS on its word. A wake-one that a node takes is
+ * spent; otherwise it goes on to the plain waiters as below. Node wakes
+ * bypass the PENDING coalescing, since nodes never read seq. select.c has
+ * the argument for selectors.
  *
  * Field table:
  *   | field         | written by                  | read by      | order   |
  *   |---------------|-----------------------------|--------------|---------|
- *   | ec.seq        | wakers (RMW)                | waiters      | rel/acq |
- *   | ec.waiters    | waiters, selectors (RMW)    | wakers       | seqcst+ |
+ *   | ec.seq        | wakers (RMW), PENDING clear | waiters      | rel/acq |
+ *   |               | by waiters (ec_observe CAS) |              |         |
+ *   | ec.waiters    | waiters, node owners (RMW)  | wakers       | seqcst+ |
  *   |               |                             |              | fences  |
  *   | ec.lock       | lfc__ec_lock/unlock (RMW)   | same         | acqrel  |
- *   | ec.sels list  | selectors, under ec.lock    | wakers, peers| lock    |
+ *   | ec.nodes      | node owners, under ec.lock  | wakers, peers| lock    |
+ *   | ec.futex      | lfc__ec_init (before shared)| all          | -       |
  *   | spin.budget   | waiters of that side        | same         | rlx     |
  *   | g_spin_limit  | lfc_spin_set_limit()        | waiters      | rlx     |
  *
@@ -180,7 +187,8 @@ lfc__now_ns(void)
 /* ---- the futex operations ------------------------------------------- */
 
 static int
-futex_wait_real(uint32_t *word, uint32_t expected, int64_t deadline_ns)
+futex_wait_flags(uint32_t *word, uint32_t expected, int64_t deadline_ns,
+                 int shared_flag)
 {
     struct timespec ts;
     struct timespec *tp = NULL;
@@ -195,8 +203,9 @@ futex_wait_real(uint32_t *word, uint32_t expected, int64_t deadline_ns)
         tp = &ts;
     }
     /* FUTEX_WAIT_BITSET takes an absolute CLOCK_MONOTONIC timeout (no
-     * FUTEX_CLOCK_REALTIME flag); PRIVATE: the word is process-local. */
-    long rc = syscall(SYS_futex, word, FUTEX_WAIT_BITSET | FUTEX_PRIVATE_FLAG,
+     * FUTEX_CLOCK_REALTIME flag); shared_flag is FUTEX_PRIVATE_FLAG for a
+     * process-local word, 0 for a process-shared one. */
+    long rc = syscall(SYS_futex, word, FUTEX_WAIT_BITSET | shared_flag,
                       expected, tp, NULL, FUTEX_BITSET_MATCH_ANY);
     if (rc != 0) {
         switch (errno) {
@@ -215,24 +224,70 @@ futex_wait_real(uint32_t *word, uint32_t expected, int64_t deadline_ns)
 }
 
 static void
-futex_wake_real(uint32_t *word, int n)
+futex_wake_flags(uint32_t *word, int n, int shared_flag)
 {
     int saved = errno;
-    long rc = syscall(SYS_futex, word, FUTEX_WAKE | FUTEX_PRIVATE_FLAG, n, NULL,
+    long rc = syscall(SYS_futex, word, FUTEX_WAKE | shared_flag, n, NULL,
                       NULL, 0);
     if (rc < 0)
         LFC_PANIC("unexpected errno from FUTEX_WAKE");
     errno = saved;
 }
 
-static const struct lfc__park_ops real_ops = {futex_wait_real, futex_wake_real};
-static const struct lfc__park_ops *g_ops = &real_ops; /* tests swap it */
+static int
+futex_wait_private(uint32_t *word, uint32_t expected, int64_t deadline_ns)
+{
+    return futex_wait_flags(word, expected, deadline_ns, FUTEX_PRIVATE_FLAG);
+}
+
+static void
+futex_wake_private(uint32_t *word, int n)
+{
+    futex_wake_flags(word, n, FUTEX_PRIVATE_FLAG);
+}
+
+static int
+futex_wait_shared(uint32_t *word, uint32_t expected, int64_t deadline_ns)
+{
+    return futex_wait_flags(word, expected, deadline_ns, 0);
+}
+
+static void
+futex_wake_shared(uint32_t *word, int n)
+{
+    futex_wake_flags(word, n, 0);
+}
+
+const struct lfc__park_ops lfc__futex_private = {futex_wait_private,
+                                                 futex_wake_private};
+const struct lfc__park_ops lfc__futex_shared = {futex_wait_shared,
+                                                futex_wake_shared};
+
+/* A test's replacement for every table, or NULL. */
+static const struct lfc__park_ops *g_test_ops;
 
 void
 lfc__park_set_ops(const struct lfc__park_ops *ops)
 {
     /* Plain store: documented as only callable while nothing parks. */
-    g_ops = ops ? ops : &real_ops;
+    g_test_ops = ops;
+}
+
+int
+lfc__futex_wait(const struct lfc__park_ops *ops, uint32_t *word,
+                uint32_t expected, int64_t deadline_ns)
+{
+    if (lfc_unlikely(g_test_ops != NULL))
+        ops = g_test_ops;
+    return ops->wait(word, expected, deadline_ns);
+}
+
+void
+lfc__futex_wake(const struct lfc__park_ops *ops, uint32_t *word, int n)
+{
+    if (lfc_unlikely(g_test_ops != NULL))
+        ops = g_test_ops;
+    ops->wake(word, n);
 }
 
 /* ---- spin policy ------------------------------------------------------ */
@@ -260,10 +315,8 @@ lfc__spin_init(struct lfc_spin *s)
     s->cpu = -1;
 }
 
-/*
- * Record our CPU for this side; return whether the partner side last ran on
- * it, as a waiter or as a waker (so spinning cannot help).
- */
+/* Record our CPU for this side (as a waiter, or as a waker: see
+ * ec_wake_plain), so the partner side can tell whether it shares it. */
 static void
 spin_note_cpu(struct lfc_spin *spin, int cpu)
 {
@@ -340,14 +393,26 @@ spin_learn_from_park(struct lfc_spin *s, uint32_t budget, int64_t spin_ns,
 
 /* ---- waiting ------------------------------------------------------------ */
 
-void
-lfc__ec_init(struct lfc_ec *ec)
+static void
+ec_init(struct lfc_ec *ec, const struct lfc__park_ops *futex)
 {
     ec->seq = 0; /* before the object is shared */
     ec->lock = 0;
     ec->waiters = 0;
-    ec->sels = NULL;
-    ec->sels_tail = NULL;
+    ec->futex = futex;
+    lfc__list_init(&ec->nodes);
+}
+
+void
+lfc__ec_init(struct lfc_ec *ec)
+{
+    ec_init(ec, &lfc__futex_private);
+}
+
+void
+lfc__ec_init_shared(struct lfc_ec *ec)
+{
+    ec_init(ec, &lfc__futex_shared);
 }
 
 /* ---- the event count's lock ------------------------------------------- */
@@ -375,7 +440,7 @@ lfc__lock(uint32_t *lock)
     /* Sleep. Woken by lfc__unlock() of a holder that saw CONTENDED;
      * every return retries the exchange. ORDER acqrel: as above. */
     while (lfc_swap_acqrel_u32(lock, LOCK_CONTENDED) != LOCK_FREE)
-        g_ops->wait(lock, LOCK_CONTENDED, INT64_MAX);
+        lfc__futex_wait(&lfc__futex_private, lock, LOCK_CONTENDED, INT64_MAX);
 }
 
 void
@@ -383,7 +448,7 @@ lfc__unlock(uint32_t *lock)
 {
     /* ORDER acqrel: release publishes our section to the next holder. */
     if (lfc_swap_acqrel_u32(lock, LOCK_FREE) == LOCK_CONTENDED)
-        g_ops->wake(lock, 1);
+        lfc__futex_wake(&lfc__futex_private, lock, 1);
 }
 
 void
@@ -398,101 +463,55 @@ lfc__ec_unlock(struct lfc_ec *ec)
     lfc__unlock(&ec->lock);
 }
 
-/* ---- selector nodes ---------------------------------------------------- */
+/* ---- node waiters ------------------------------------------------------ */
 
 void
-lfc__ec_sel_add(struct lfc_ec *ec, struct lfc__sel_node *n)
+lfc__ec_node_add(struct lfc_ec *ec, struct lfc__ec_node *n)
 {
     lfc__ec_lock(ec);
-    n->next = NULL; /* list fields: under the lock */
-    n->prev = ec->sels_tail;
-    if (ec->sels_tail)
-        ec->sels_tail->next = n;
-    else
-        ec->sels = n;
-    ec->sels_tail = n;
+    lfc__list_push_back(&ec->nodes, &n->link); /* under the lock */
     /* ORDER seqcst: the announce of the store-buffering pair (select.c);
      * inside the lock, so a waker that reads it and then locks finds n. */
-    lfc_faa_seqcst_u64(&ec->waiters, LFC__EC_SEL_ONE);
+    lfc_faa_seqcst_u64(&ec->waiters, LFC__EC_NODE_ONE);
     lfc__ec_unlock(ec);
 }
 
 void
-lfc__ec_sel_remove(struct lfc_ec *ec, struct lfc__sel_node *n)
+lfc__ec_node_remove(struct lfc_ec *ec, struct lfc__ec_node *n)
 {
     lfc__ec_lock(ec);
-    if (n->prev)
-        n->prev->next = n->next;
-    else
-        ec->sels = n->next;
-    if (n->next)
-        n->next->prev = n->prev;
-    else
-        ec->sels_tail = n->prev;
+    lfc__list_remove(&n->link);
     /* ORDER seqcst: the withdrawal; see select.c on why the selector's
      * pass that follows (after a fence) cannot miss an event whose waker
      * no longer found the node. */
-    lfc_faa_seqcst_u64(&ec->waiters, (uint64_t)0 - LFC__EC_SEL_ONE);
+    lfc_faa_seqcst_u64(&ec->waiters, (uint64_t)0 - LFC__EC_NODE_ONE);
     lfc__ec_unlock(ec);
 }
 
 /*
- * Notify up to n WAITING selectors linked on ec (a wake-one skips passive
- * nodes), oldest first. Returns how many. Bypasses the PENDING coalescing
- * of plain waiters: selectors never read seq, so nothing would clear it.
+ * Notify up to n nodes linked on ec (a wake-one skips passive nodes),
+ * oldest first; a node counts if its notify took the wake. Returns how
+ * many. Bypasses the PENDING coalescing of plain waiters: nodes never
+ * read seq, so nothing would clear it.
  */
 static int
-ec_notify_selectors(struct lfc_ec *ec, int n)
+ec_notify_nodes(struct lfc_ec *ec, int n)
 {
     int woken = 0;
+    struct lfc__ec_node *x;
     lfc__ec_lock(ec);
-    for (struct lfc__sel_node *x = ec->sels; x && woken < n; x = x->next) {
+    lfc__ec_for_each_node(x, ec) {
+        if (woken >= n)
+            break;
         if (n == 1 && x->passive)
             continue;
-        uint32_t s = LFC__SEL_WAITING;
-        /* ORDER acqrel: release orders the caller's publication before
-         * the selector's acquire load of its state, so its try sees it. */
-        if (lfc_cas_acqrel_u32(&x->sel->state, &s, LFC__SEL_NOTIFY(x->index))) {
-            /* Under the lock: the node, hence its selector's stack, stays
-             * alive until the selector unlinks it. */
-            g_ops->wake(&x->sel->state, 1);
+        /* Under the lock: the node, hence its owner's memory, stays alive
+         * until the owner unlinks it. */
+        if (x->notify(x))
             woken++;
-        }
     }
     lfc__ec_unlock(ec);
     return woken;
-}
-
-void
-lfc__sel_wake(struct lfc__selector *sel)
-{
-    g_ops->wake(&sel->state, 1);
-}
-
-uint32_t
-lfc__sel_park(struct lfc__selector *sel, int64_t deadline_ns)
-{
-    /* Woken by ec_notify_selectors() (NOTIFY), by a peer's hand-off
-     * (HANDOFF then DONE, each store followed by lfc__sel_wake), by the
-     * deadline, or spuriously; every return reloads the state. */
-    for (;;) {
-        /* ORDER acq: pairs with the waker's release CAS (or the peer's
-         * release store of DONE): its publication is visible to us. */
-        uint32_t s = lfc_load_acq_u32(&sel->state);
-        if (s == LFC__SEL_HANDOFF) {
-            g_ops->wait(&sel->state, s, INT64_MAX); /* bounded: a copy */
-            continue;
-        }
-        if (s != LFC__SEL_WAITING)
-            return s;
-        LFC_DEBUG_YIELD_POINT();
-        if (g_ops->wait(&sel->state, s, deadline_ns) == LFC_TIMEDOUT) {
-            /* ORDER acqrel: take ourselves back; if a waker or peer got
-             * there first, the failed CAS returns its state (acquire). */
-            if (lfc_cas_acqrel_u32(&sel->state, &s, LFC__SEL_ABORTED))
-                return LFC__SEL_ABORTED;
-        }
-    }
 }
 
 /* Bump seq and wake up to n plain waiters (the caller saw one counted). */
@@ -510,7 +529,7 @@ ec_wake_plain(struct lfc_ec *ec, int n, struct lfc_spin *waker)
     } while (!lfc_cas_acqrel_u32(&ec->seq, &s, (s + EC_STEP) | EC_PENDING));
     if (waker)
         spin_note_cpu(waker, sched_getcpu());
-    g_ops->wake(&ec->seq, n);
+    lfc__futex_wake(ec->futex, &ec->seq, n);
 }
 
 void
@@ -519,8 +538,8 @@ lfc__ec_wake(struct lfc_ec *ec, int n, struct lfc_spin *waker)
     /* ORDER rlx: read after the caller's seqcst fence (store→load with
      * the waiters' seqcst announce RMWs), as in lfc__ec_signal_fenced(). */
     uint64_t w = lfc_load_rlx_u64(&ec->waiters);
-    /* Selectors first: a wake-one that reaches one is spent. */
-    if ((w >> 32) != 0 && ec_notify_selectors(ec, n) != 0 && n == 1)
+    /* Nodes first: a wake-one that one takes is spent. */
+    if ((w >> 32) != 0 && ec_notify_nodes(ec, n) != 0 && n == 1)
         return;
     if ((uint32_t)w == 0)
         return; /* no plain waiter had announced before our fence */
@@ -631,7 +650,8 @@ ec_wait(struct lfc_ec *ec, struct lfc_spin *spin,
         if (r != LFC_AGAIN)
             break;
         LFC_DEBUG_YIELD_POINT();
-        if (g_ops->wait(&ec->seq, s, deadline_ns) == LFC_TIMEDOUT) {
+        if (lfc__futex_wait(ec->futex, &ec->seq, s, deadline_ns) ==
+            LFC_TIMEDOUT) {
             r = LFC_TIMEDOUT;
             break;
         }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Semaphores: weighted, first-come-first-served, with a lock-free fast
- * path. Depends on: park.c (the small futex lock, selector parking words),
- * chan.c (a context's done channel, for lfc_sem_acquire_ctx).
+ * path. Depends on: core/park.c (the small futex lock), chan/selector.c
+ * (its waiters' parking words), a context's done channel through the
+ * waitable interface (lfc_sem_acquire_ctx).
  *
  * Design
  * ------
@@ -39,7 +40,7 @@
  * Waiting. A waiter (under the lock) queues itself with its word WAITING,
  * sets QUEUED, and runs wake_head() (a release that won its CAS just
  * before QUEUED was set left permits that the RMW setting QUEUED reads).
- * It sleeps on its word, the selectors' parking word (park.c), so a
+ * It sleeps on its word, the selectors' parking word (selector.c), so a
  * context-aware acquire can also link a node on the context's done
  * channel and exactly one of granted, notified, cancelled and timed out
  * wins the word. Notified, it takes the lock and tries; if that fails it
@@ -72,14 +73,16 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "lfchan/select.h"
+#include "lfchan/chan.h"
 #include "lfchan/sem.h"
 #include "lfchan/spin.h"
 #include "lfc_atomic.h"
-#include "lfc_chan_internal.h"
 #include "lfc_common.h"
 #include "lfc_ctx_internal.h"
+#include "lfc_list.h"
 #include "lfc_park.h"
+#include "lfc_selector.h"
+#include "lfc_waitable.h"
 
 #define QUEUED 1u
 #define HANDOFF 2u
@@ -95,11 +98,9 @@ enum {
 #define STARVE_NS 1000000
 
 struct waiter {
-    struct waiter *next; /* the queue; under the lock */
-    struct waiter *prev;
+    struct lfc__list link; /* in the queue (linked: queued); under lock */
     int64_t n;
     int64_t since; /* when it queued (lfc__now_ns) */
-    bool queued;   /* under the lock */
     struct lfc__selector sel;
 };
 
@@ -108,9 +109,16 @@ struct lfc_sem {
     LFC_CACHE_ALIGNED uint64_t state; /* free << 2 | HANDOFF | QUEUED */
     uint64_t head_need;               /* the head's n, or 0; see above */
     LFC_CACHE_ALIGNED uint32_t lock;  /* guards the queue and the flags */
-    struct waiter *head;
-    struct waiter *tail;
+    struct lfc__list queue;           /* struct waiter, oldest first */
 };
+
+/* The queue's head waiter, or NULL. Under the lock. */
+static inline struct waiter *
+queue_head(const lfc_sem *s)
+{
+    struct lfc__list *l = lfc__list_first(&s->queue);
+    return l ? lfc__list_entry(l, struct waiter, link) : NULL;
+}
 
 static inline int64_t
 free_of(uint64_t s)
@@ -140,14 +148,14 @@ lfc_sem_new(int64_t n)
     s->state = permits(n); /* before the semaphore is shared */
     s->head_need = 0;
     s->lock = 0;
-    s->head = s->tail = NULL;
+    lfc__list_init(&s->queue);
     return s;
 }
 
 void
 lfc_sem_free(lfc_sem *s)
 {
-    LFC_ASSERT(!s || s->head == NULL); /* nobody may be waiting */
+    LFC_ASSERT(!s || lfc__list_empty(&s->queue)); /* nobody may wait */
     free(s);
 }
 
@@ -227,8 +235,9 @@ static void
 queue_changed(lfc_sem *s)
 {
     /* ORDER rlx: a hint for barging threads (see may_barge()). */
-    lfc_store_rlx_u64(&s->head_need, s->head ? (uint64_t)s->head->n : 0);
-    if (s->head)
+    struct waiter *head = queue_head(s);
+    lfc_store_rlx_u64(&s->head_need, head ? (uint64_t)head->n : 0);
+    if (head)
         set_flags(s, QUEUED, 0);
     else
         set_flags(s, 0, QUEUED | HANDOFF);
@@ -237,29 +246,14 @@ queue_changed(lfc_sem *s)
 static void
 enqueue(lfc_sem *s, struct waiter *w)
 {
-    w->prev = s->tail;
-    w->next = NULL;
-    if (s->tail)
-        s->tail->next = w;
-    else
-        s->head = w;
-    s->tail = w;
-    w->queued = true;
+    lfc__list_push_back(&s->queue, &w->link);
     queue_changed(s);
 }
 
 static void
 unlink_waiter(lfc_sem *s, struct waiter *w)
 {
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        s->head = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    else
-        s->tail = w->prev;
-    w->queued = false;
+    lfc__list_remove(&w->link);
     queue_changed(s);
 }
 
@@ -269,7 +263,7 @@ static void
 grant(lfc_sem *s)
 {
     struct waiter *w;
-    while ((w = s->head) != NULL) {
+    while ((w = queue_head(s)) != NULL) {
         /* ORDER acq: pairs with the releases' RMWs. */
         uint64_t cur = lfc_load_acq_u64(&s->state);
         if (!(cur & HANDOFF) || free_of(cur) < w->n)
@@ -304,7 +298,7 @@ static void
 wake_head(lfc_sem *s)
 {
     grant(s);
-    struct waiter *w = s->head;
+    struct waiter *w = queue_head(s);
     if (!w)
         return;
     /* ORDER acq: pairs with the releases' RMWs. */
@@ -326,12 +320,16 @@ wake_head(lfc_sem *s)
 static void
 watch_ctx(struct waiter *w, struct lfc__sel_node *node, lfc_ctx *ctx)
 {
-    node->sel = &w->sel;
-    node->buf = NULL;
-    node->index = CTX_CASE;
-    node->dir = LFC_RECV;
-    node->ec = lfc__chan_case_ec(lfc_ctx_done(ctx), LFC_RECV, &node->passive);
-    lfc__ec_sel_add(node->ec, node);
+    struct lfc__waitable *done = lfc__waitable_of(lfc_ctx_done(ctx));
+    lfc__sel_node_init(node, &w->sel, CTX_CASE, NULL);
+    done->ops->link(done, LFC_RECV, node);
+}
+
+static void
+unwatch_ctx(struct lfc__sel_node *node, lfc_ctx *ctx)
+{
+    struct lfc__waitable *done = lfc__waitable_of(lfc_ctx_done(ctx));
+    done->ops->unlink(done, LFC_RECV, node);
 }
 
 /* After arming the word WAITING: if ctx is already cancelled, take the
@@ -375,7 +373,7 @@ try_as_head(lfc_sem *s, struct waiter *w)
     uint32_t st = LFC__SEL_NOTIFY(0);
     /* ORDER acqrel: re-arm; fails only if a cancellation arrived. */
     lfc_cas_acqrel_u32(&w->sel.state, &st, LFC__SEL_WAITING);
-    if (s->head == w && lfc__now_ns() - w->since >= STARVE_NS)
+    if (queue_head(s) == w && lfc__now_ns() - w->since >= STARVE_NS)
         set_flags(s, HANDOFF, 0);
     return false;
 }
@@ -385,6 +383,7 @@ static int
 acquire_slow(lfc_sem *s, int64_t n, int64_t deadline_ns, lfc_ctx *ctx)
 {
     struct waiter w = {.n = n, .since = lfc__now_ns()};
+    lfc__list_init(&w.link); /* not queued yet */
     struct lfc__sel_node node;
     int r = LFC_TIMEDOUT;
     bool expire = false; /* ctx's deadline passed: expire it (below) */
@@ -433,14 +432,14 @@ acquire_slow(lfc_sem *s, int64_t n, int64_t deadline_ns, lfc_ctx *ctx)
             r = lfc_ctx_err(ctx);
         else
             expire = ctx != NULL;
-        if (w.queued)
+        if (lfc__list_linked(&w.link))
             unlink_waiter(s, &w);
         wake_head(s); /* we may have held up those behind us */
         break;
     }
     lfc__unlock(&s->lock);
     if (ctx)
-        lfc__ec_sel_remove(node.ec, &node);
+        unwatch_ctx(&node, ctx);
     /* Not under the lock: cancelling closes done channels, whose waiters
      * may be ours. */
     return expire ? lfc__ctx_expire(ctx) : r;
