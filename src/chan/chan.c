@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Channels: a bounded lock-free MPMC ring with futex parking.
- * Depends on: lfc_park (event counts, spin policy), lfc_atomic.
+ * Depends on: core (event counts, spin policy, atomics), the selector
+ * (hand-offs to parked selects). Implements the ring flavor and the
+ * public channel API for every flavor (lfc_chan_flavor.h).
  *
  * Algorithm
  * ---------
@@ -106,9 +108,7 @@
  *   | rx/tx/ack_ec | see park.c                         |         |        |
  *   | tx_spin      | senders, when waiting or waking    | both    | rlx    |
  *   | rx_spin      | receivers, when waiting or waking  | both    | rlx    |
- *   | refs         | retain/release, dup/free (RMW)     | same    | acqrel |
- *   | user_refs    | lfc_chan_dup / lfc_chan_free (RMW) | same    | rlx    |
- *   | owner_data   | the owner module, under its lock   | owner   | lock   |
+ *   | base         | the common part: lfc_chan_flavor.h's field table  |
  *
  * Lifetime: the channel is reference counted. lfc_chan_new returns one
  * reference, lfc_chan_dup adds one, lfc_chan_free drops one and the last
@@ -135,30 +135,24 @@
 
 #include "lfchan/chan.h"
 #include "lfc_atomic.h"
+#include "lfc_chan_flavor.h"
 #include "lfc_chan_internal.h"
 #include "lfc_common.h"
 #include "lfc_park.h"
 #include "lfc_selector.h"
 #include "lfc_waitable.h"
 
-struct lfc_chan {
+/* A ring channel: the common part (lfc_chan_flavor.h), then the ring. */
+struct ring {
+    struct lfc_chan base; /* first: an lfc_chan * points here */
     /* Read-only after lfc_chan_new. */
-    struct lfc__waitable waitable; /* first: select waits through it */
     unsigned char *slots; /* ring_cap slots of `stride` bytes */
     size_t stride;        /* 8-byte stamp + payload, rounded up to 8 */
     uint64_t ring_cap;    /* slots in the ring: capacity, or 1 if unbuffered */
     uint64_t mark;        /* closed bit in tail; above every index */
     uint64_t one_lap;     /* position step from one lap to the next */
-    size_t cap;           /* capacity given by the user */
-    size_t elem_size;
+    size_t elem_size;     /* base.elem_size, on the line the ops read */
     bool unbuffered;
-    bool owned;    /* the library's (ctx done, timer): receive-only for users */
-    uint32_t refs; /* references; RMW by retain/release and lfc_chan_dup */
-    /* Owned channels only: the references users took with lfc_chan_dup,
-     * the only ones lfc_chan_free may drop (RMW). */
-    uint32_t user_refs;
-    lfc__chan_dtor dtor; /* run by the last release, or NULL; read-only */
-    void *owner_data;    /* the owner module's, under the owner's lock */
 
     /* Senders' line. */
     LFC_CACHE_ALIGNED uint64_t tail; /* senders (CAS), lfc_close (RMW) */
@@ -178,23 +172,24 @@ struct lfc_chan {
     struct lfc_ec ack_ec; /* unbuffered senders wait for a receiver */
 };
 
-_Static_assert(offsetof(struct lfc_chan, head) -
-                       offsetof(struct lfc_chan, tail) >=
+_Static_assert(offsetof(struct ring, head) -
+                       offsetof(struct ring, tail) >=
                    LFC_CACHELINE,
                "head and tail must not share a cache line");
-_Static_assert(offsetof(struct lfc_chan, rx_ec) -
-                       offsetof(struct lfc_chan, head) >=
+_Static_assert(offsetof(struct ring, rx_ec) -
+                       offsetof(struct ring, head) >=
                    LFC_CACHELINE,
                "event counts must not share the head's line");
-_Static_assert(offsetof(struct lfc_chan, waitable) == 0,
+_Static_assert(offsetof(struct ring, base) == 0 &&
+                   offsetof(struct lfc_chan, waitable) == 0,
                "select finds the waitable at the start of a channel");
-_Static_assert(sizeof(struct lfc_chan) % LFC_CACHELINE == 0,
+_Static_assert(sizeof(struct ring) % LFC_CACHELINE == 0,
                "slots start on a cache line");
 
 /* ---- positions and slots -------------------------------------------- */
 
 static inline uint64_t *
-slot_stamp(const lfc_chan *ch, uint64_t pos)
+slot_stamp(const struct ring *ch, uint64_t pos)
 {
     uint64_t idx = pos & (ch->mark - 1);
     return (uint64_t *)(void *)(ch->slots + idx * ch->stride);
@@ -207,7 +202,7 @@ slot_data(uint64_t *stamp)
 }
 
 static inline uint64_t
-next_pos(const lfc_chan *ch, uint64_t pos)
+next_pos(const struct ring *ch, uint64_t pos)
 {
     uint64_t idx = pos & (ch->mark - 1);
     if (idx + 1 < ch->ring_cap)
@@ -258,7 +253,7 @@ wait_for_peer(uint32_t *polls)
  * rendezvous is linearized at that load, before the close.
  */
 static bool
-unbuf_closed_refuse(lfc_chan *ch, uint64_t p)
+unbuf_closed_refuse(struct ring *ch, uint64_t p)
 {
     /* ORDER acq: pairs with the seqcst RMW in lfc_close(). */
     if (!(lfc_load_acq_u64(&ch->tail) & ch->mark))
@@ -282,7 +277,7 @@ unbuf_closed_refuse(lfc_chan *ch, uint64_t p)
  * try_offer: lfc_try_send's offer on an unbuffered channel (see
  * try_offer in struct lfc_chan). */
 static int
-ring_try_send(lfc_chan *ch, const void *elem, uint64_t *pos, bool try_offer)
+ring_try_send(struct ring *ch, const void *elem, uint64_t *pos, bool try_offer)
 {
     uint32_t peer_polls = 0;
     /* ORDER rlx: a starting guess; the CAS below validates it. */
@@ -343,7 +338,7 @@ ring_try_send(lfc_chan *ch, const void *elem, uint64_t *pos, bool try_offer)
  * offer at head: it must not take it, so for it no sender is waiting.
  */
 static bool
-unbuf_try_offer_at(lfc_chan *ch, uint64_t head, bool waits)
+unbuf_try_offer_at(struct ring *ch, uint64_t head, bool waits)
 {
     if (!ch->unbuffered || waits)
         return false;
@@ -357,7 +352,7 @@ unbuf_try_offer_at(lfc_chan *ch, uint64_t head, bool waits)
  * blocks. waits: the caller is a receive that waits (lfc_recv, _until),
  * which may take lfc_try_send's offer on an unbuffered channel. */
 static int
-ring_try_recv(lfc_chan *ch, void *out, uint64_t *pos, bool waits)
+ring_try_recv(struct ring *ch, void *out, uint64_t *pos, bool waits)
 {
     uint32_t peer_polls = 0;
     /* ORDER rlx: a starting guess; the CAS below validates it. */
@@ -431,7 +426,7 @@ ring_try_recv(lfc_chan *ch, void *out, uint64_t *pos, bool waits)
 
 /* Receivers wait and head has just moved to h (caller fenced). */
 static void
-wake_receivers_at(lfc_chan *ch, uint64_t h, struct lfc_spin *waker)
+wake_receivers_at(struct ring *ch, uint64_t h, struct lfc_spin *waker)
 {
     /* ORDER acq: after the caller's seqcst fence; a receiver woken here
      * rechecks with its own acq load, so this only picks whom to wake. */
@@ -448,7 +443,7 @@ wake_receivers_at(lfc_chan *ch, uint64_t h, struct lfc_spin *waker)
 
 /* Senders wait and tail has just moved to t (caller fenced). */
 static void
-wake_senders_at(lfc_chan *ch, uint64_t t)
+wake_senders_at(struct ring *ch, uint64_t t)
 {
     /* ORDER acq: as in wake_receivers_at(); only picks whom to wake. */
     if (lfc_load_acq_u64(slot_stamp(ch, t)) == t)
@@ -458,7 +453,7 @@ wake_senders_at(lfc_chan *ch, uint64_t t)
 /* After publishing position p: wake a receiver, and a sender if the next
  * slot is free too. */
 static inline void
-after_send(lfc_chan *ch, uint64_t p)
+after_send(struct ring *ch, uint64_t p)
 {
     /* ORDER seqcst: orders our stamp publish (and tail CAS) before the
      * waiters loads (store→load); pairs with the waiters'
@@ -473,7 +468,7 @@ after_send(lfc_chan *ch, uint64_t p)
  * every sender waiting for its value to be taken), and a receiver if the
  * new head is ready or closed-and-drained. */
 static inline void
-after_free(lfc_chan *ch, uint64_t p)
+after_free(struct ring *ch, uint64_t p)
 {
     /* ORDER seqcst: orders our stamp free (and head CAS) before the
      * waiters loads (store→load); pairs with the waiters'
@@ -491,7 +486,7 @@ after_free(lfc_chan *ch, uint64_t p)
 /* ---- operations as try functions for lfc__ec_wait ---------------------- */
 
 struct send_op {
-    lfc_chan *ch;
+    struct ring *ch;
     const void *elem;
     uint64_t pos; /* out: the position used */
 };
@@ -507,12 +502,12 @@ send_try(void *arg)
 }
 
 struct recv_op {
-    lfc_chan *ch;
+    struct ring *ch;
     void *out;
     bool waits; /* lfc_recv, lfc_recv_until: see ring_try_recv() */
 };
 
-static int unbuf_handoff(lfc_chan *ch, int dir, void *val);
+static int unbuf_handoff(struct ring *ch, int dir, void *val);
 
 static int
 recv_try(void *arg)
@@ -534,7 +529,7 @@ recv_try(void *arg)
  * position on head as a receiver would. Returns true if retracted.
  */
 static bool
-unbuf_retract(lfc_chan *ch, uint64_t pos)
+unbuf_retract(struct ring *ch, uint64_t pos)
 {
     uint64_t expect = pos;
     /* ORDER rlx: only claims the position, as in ring_try_recv(); nobody
@@ -555,7 +550,7 @@ unbuf_retract(lfc_chan *ch, uint64_t pos)
 }
 
 struct ack_op {
-    lfc_chan *ch;
+    struct ring *ch;
     uint64_t pos;
 };
 
@@ -565,7 +560,7 @@ static int
 ack_try(void *arg)
 {
     struct ack_op *op = arg;
-    lfc_chan *ch = op->ch;
+    struct ring *ch = op->ch;
     /* ORDER acq: pairs with the rel free in ring_try_recv(): the receiver
      * has finished copying our value out. */
     uint64_t s = lfc_load_acq_u64(slot_stamp(ch, op->pos));
@@ -583,7 +578,7 @@ ack_try(void *arg)
 /* Wait until the offer at pos is taken (LFC_OK), or retract it on timeout
  * (LFC_TIMEDOUT) or close (LFC_CLOSED). */
 static int
-unbuf_await_taken(lfc_chan *ch, uint64_t pos, int64_t deadline_ns)
+unbuf_await_taken(struct ring *ch, uint64_t pos, int64_t deadline_ns)
 {
     struct ack_op op = {ch, pos};
     int r = ack_try(&op);
@@ -600,10 +595,10 @@ unbuf_await_taken(lfc_chan *ch, uint64_t pos, int64_t deadline_ns)
     return r;
 }
 
-static int unbuf_try_send(lfc_chan *ch, const void *elem);
+static int unbuf_try_send(struct ring *ch, const void *elem);
 
 static int
-unbuf_send(lfc_chan *ch, const void *elem, int64_t deadline_ns)
+unbuf_send(struct ring *ch, const void *elem, int64_t deadline_ns)
 {
     /* A deadline already past allows only the attempt that does not wait
      * (chan.h): lfc_try_send's hand-over to a receiver already waiting.
@@ -645,7 +640,7 @@ try_offer_ack_try(void *arg)
 }
 
 static int
-unbuf_await_try_offer(lfc_chan *ch, uint64_t pos)
+unbuf_await_try_offer(struct ring *ch, uint64_t pos)
 {
     struct ack_op op = {ch, pos};
     /* Woken by the taker's free (after_free broadcasts ack_ec), by close,
@@ -661,7 +656,7 @@ unbuf_await_try_offer(lfc_chan *ch, uint64_t pos)
  * (withdrawn): a lfc_try_send that counted it may be waiting for it.
  */
 static void
-unbuf_recv_left(lfc_chan *ch)
+unbuf_recv_left(struct ring *ch)
 {
     /* ORDER seqcst: our withdraw (a seqcst RMW) before the ack_ec waiters
      * load (store→load); pairs with try_offer_ack_try()'s announce, fence
@@ -671,7 +666,7 @@ unbuf_recv_left(lfc_chan *ch)
 }
 
 static int
-unbuf_try_send(lfc_chan *ch, const void *elem)
+unbuf_try_send(struct ring *ch, const void *elem)
 {
     uint64_t pos;
 
@@ -716,7 +711,7 @@ unbuf_try_send(lfc_chan *ch, const void *elem)
  * finds the channel closed, and our caller's next try does too).
  */
 static int
-unbuf_handoff(lfc_chan *ch, int dir, void *val)
+unbuf_handoff(struct ring *ch, int dir, void *val)
 {
     struct lfc_ec *ec = dir == LFC_SEND ? &ch->rx_ec : &ch->tx_ec;
     struct lfc__ec_node *base;
@@ -768,22 +763,22 @@ unbuf_peer_waiting(struct lfc_ec *ec, const struct lfc__selector *self)
 
 /* ---- the waitable interface (lfc_waitable.h) --------------------------- */
 
-static inline lfc_chan *
+static inline struct ring *
 chan_of(const struct lfc__waitable *w)
 {
-    return (lfc_chan *)(uintptr_t)w; /* the first member */
+    return (struct ring *)(uintptr_t)w; /* base, then its waitable: first */
 }
 
 static int
 chan_check(const struct lfc__waitable *w, int dir, const void *buf)
 {
-    const lfc_chan *ch = chan_of(w);
-    if (dir == LFC_SEND && ch->owned)
+    const struct ring *ch = chan_of(w);
+    if (dir == LFC_SEND && ch->base.owned)
         return LFC_EINVAL; /* a context's or timer's channel */
     return buf != NULL || ch->elem_size == 0 ? 0 : LFC_EINVAL;
 }
 
-static int chan_try_send(lfc_chan *ch, const void *elem);
+static int chan_try_send(struct ring *ch, const void *elem);
 
 static int
 chan_w_try_send(struct lfc__waitable *w, const void *elem)
@@ -801,7 +796,7 @@ chan_w_try_recv(struct lfc__waitable *w, void *out)
 static bool
 chan_ready(struct lfc__waitable *w, int dir, const struct lfc__selector *self)
 {
-    lfc_chan *ch = chan_of(w);
+    struct ring *ch = chan_of(w);
     if (dir == LFC_RECV) {
         /* ORDER rlx: a guess; the stamp load decides, as in try_recv. */
         uint64_t head = lfc_load_rlx_u64(&ch->head);
@@ -831,7 +826,7 @@ chan_ready(struct lfc__waitable *w, int dir, const struct lfc__selector *self)
 
 /* The event count a dir case waits on. */
 static struct lfc_ec *
-case_ec(lfc_chan *ch, int dir)
+case_ec(struct ring *ch, int dir)
 {
     return dir == LFC_RECV ? &ch->rx_ec : &ch->tx_ec;
 }
@@ -839,7 +834,7 @@ case_ec(lfc_chan *ch, int dir)
 static void
 chan_link(struct lfc__waitable *w, int dir, struct lfc__sel_node *n)
 {
-    lfc_chan *ch = chan_of(w);
+    struct ring *ch = chan_of(w);
     n->ec = case_ec(ch, dir);
     /* An unbuffered send case waits for a receiver to arrive, which is
      * not what tx_ec's wake-one signals ("a slot is free"): receivers
@@ -859,7 +854,7 @@ chan_unlink(struct lfc__waitable *w, int dir, struct lfc__sel_node *n)
 static bool
 chan_note_cpu(struct lfc__waitable *w, int dir, int cpu)
 {
-    lfc_chan *ch = chan_of(w);
+    struct ring *ch = chan_of(w);
     if (dir == LFC_RECV)
         return lfc__spin_note_same_cpu(&ch->rx_spin, &ch->tx_spin, cpu);
     return lfc__spin_note_same_cpu(&ch->tx_spin, &ch->rx_spin, cpu);
@@ -877,7 +872,7 @@ static const struct lfc__waitable_ops chan_waitable_ops = {
     .note_cpu = chan_note_cpu,
 };
 
-/* ---- public API ------------------------------------------------------- */
+/* ---- construction ------------------------------------------------------ */
 
 static uint64_t
 next_pow2(uint64_t v)
@@ -895,26 +890,38 @@ slot_stride(size_t elem_size)
     return (sizeof(uint64_t) + elem_size + 7) & ~(size_t)7;
 }
 
-/* Lay out a channel in memory that has room for sizeof(struct lfc_chan)
- * plus max(capacity, 1) slots of slot_stride(elem_size) bytes. */
-static void
-chan_init(lfc_chan *ch, size_t capacity, size_t elem_size, uint64_t start_lap)
+void
+lfc__chan_init_common(lfc_chan *ch, const struct lfc__waitable_ops *wops,
+                      const struct lfc__chan_flavor *flavor, size_t cap,
+                      size_t elem_size)
 {
-    size_t head_bytes = sizeof(struct lfc_chan);
+    memset(ch, 0, sizeof(*ch)); /* before the channel is shared */
+    ch->waitable.ops = wops;
+    ch->flavor = flavor;
+    ch->cap = cap;
+    ch->elem_size = elem_size;
+    ch->refs = 1; /* the caller's */
+}
+
+/* Lay out a ring in memory that has room for sizeof(struct ring) plus
+ * max(capacity, 1) slots of slot_stride(elem_size) bytes. */
+static void
+chan_init(struct ring *ch, size_t capacity, size_t elem_size, uint64_t start_lap)
+{
+    size_t head_bytes = sizeof(struct ring);
     uint64_t ring_cap = capacity ? capacity : 1;
 
     memset(ch, 0, head_bytes);
-    ch->waitable.ops = &chan_waitable_ops;
+    lfc__chan_init_common(&ch->base, &chan_waitable_ops, NULL, capacity,
+                          elem_size);
     ch->slots = (unsigned char *)ch + head_bytes;
     ch->stride = slot_stride(elem_size);
     ch->ring_cap = ring_cap;
     ch->mark = next_pow2(ring_cap + 1);
     ch->one_lap = ch->mark * 2;
-    ch->cap = capacity;
     ch->elem_size = elem_size;
     ch->unbuffered = capacity == 0;
     ch->try_offer = ch->mark; /* no offer yet */
-    ch->refs = 1; /* the caller's */
 
     uint64_t start = start_lap * ch->one_lap; /* wraps: fine, see above */
     ch->head = start;
@@ -939,7 +946,7 @@ lfc__chan_new_at(size_t capacity, size_t elem_size, uint64_t start_lap)
     }
     size_t stride = slot_stride(elem_size);
     uint64_t ring_cap = capacity ? capacity : 1;
-    size_t head_bytes = sizeof(struct lfc_chan);
+    size_t head_bytes = sizeof(struct ring);
     if (ring_cap > (SIZE_MAX - head_bytes - LFC_CACHELINE) / stride) {
         errno = ENOMEM;
         return NULL;
@@ -947,18 +954,18 @@ lfc__chan_new_at(size_t capacity, size_t elem_size, uint64_t start_lap)
     size_t total = head_bytes + (size_t)ring_cap * stride;
     total = (total + LFC_CACHELINE - 1) & ~(size_t)(LFC_CACHELINE - 1);
 
-    lfc_chan *ch = aligned_alloc(LFC_CACHELINE, total);
+    struct ring *ch = aligned_alloc(LFC_CACHELINE, total);
     if (!ch) {
         errno = ENOMEM;
         return NULL;
     }
     chan_init(ch, capacity, elem_size, start_lap);
-    return ch;
+    return &ch->base;
 }
 
 /* The never-ready channel: static, so that getting it cannot fail. */
 static struct {
-    struct lfc_chan ch;
+    struct ring ch;
     uint64_t slot; /* its one slot's stamp (elem_size 0) */
 } g_never;
 static pthread_once_t g_never_once = PTHREAD_ONCE_INIT;
@@ -967,14 +974,14 @@ static void
 never_init(void)
 {
     chan_init(&g_never.ch, 0, 0, 0);
-    g_never.ch.owned = true; /* nobody may send to or close it */
+    g_never.ch.base.owned = true; /* nobody may send to or close it */
 }
 
 lfc_chan *
 lfc__chan_never(void)
 {
     pthread_once(&g_never_once, never_init);
-    return &g_never.ch;
+    return &g_never.ch.base;
 }
 
 lfc_chan *
@@ -982,6 +989,8 @@ lfc_chan_new(size_t capacity, size_t elem_size)
 {
     return lfc__chan_new_at(capacity, elem_size, 0);
 }
+
+/* ---- lifetime (every flavor) ------------------------------------------ */
 
 void
 lfc__chan_retain(lfc_chan *ch)
@@ -1000,7 +1009,9 @@ lfc__chan_release(lfc_chan *ch)
         return;
     if (ch->dtor)
         ch->dtor(ch);
-    if (ch != &g_never.ch)
+    if (ch->flavor)
+        ch->flavor->destroy(ch);
+    if (ch != &g_never.ch.base)
         free(ch);
 }
 
@@ -1076,6 +1087,20 @@ lfc_chan_free(lfc_chan *ch)
     lfc__chan_release(ch);
 }
 
+/* ---- public API: checks, then the ring inline or the flavor's table ---- */
+
+static inline struct ring *
+ring_of(lfc_chan *ch)
+{
+    return (struct ring *)(void *)ch; /* base is the first member */
+}
+
+static inline const struct ring *
+ring_of_const(const lfc_chan *ch)
+{
+    return (const struct ring *)(const void *)ch;
+}
+
 static inline bool
 bad_args(const lfc_chan *ch, const void *buf)
 {
@@ -1089,9 +1114,10 @@ bad_send_args(const lfc_chan *ch, const void *buf)
     return bad_args(ch, buf) || ch->owned;
 }
 
-/* lfc_try_send without the ownership check: the owner's send. */
+/* lfc_try_send on a ring, without the checks: the owner's send, and
+ * select's. */
 static int
-chan_try_send(lfc_chan *ch, const void *elem)
+chan_try_send(struct ring *ch, const void *elem)
 {
     if (ch->unbuffered)
         return unbuf_try_send(ch, elem);
@@ -1099,25 +1125,36 @@ chan_try_send(lfc_chan *ch, const void *elem)
     return send_try(&op);
 }
 
+static int
+owner_try_send(lfc_chan *ch, const void *elem)
+{
+    if (lfc_unlikely(ch->flavor != NULL))
+        return ch->flavor->try_send(ch, elem);
+    return chan_try_send(ring_of(ch), elem);
+}
+
 int
 lfc_try_send(lfc_chan *ch, const void *elem)
 {
     if (bad_send_args(ch, elem))
         return LFC_EINVAL;
-    return chan_try_send(ch, elem);
+    return owner_try_send(ch, elem);
 }
 
 int
 lfc__chan_owner_try_send(lfc_chan *ch, const void *elem)
 {
-    return chan_try_send(ch, elem);
+    return owner_try_send(ch, elem);
 }
 
 int
-lfc_send_until(lfc_chan *ch, const void *elem, int64_t deadline_ns)
+lfc_send_until(lfc_chan *c, const void *elem, int64_t deadline_ns)
 {
-    if (bad_send_args(ch, elem))
+    if (bad_send_args(c, elem))
         return LFC_EINVAL;
+    if (lfc_unlikely(c->flavor != NULL))
+        return c->flavor->send_until(c, elem, deadline_ns);
+    struct ring *ch = ring_of(c);
     if (ch->unbuffered)
         return unbuf_send(ch, elem, deadline_ns);
     struct send_op op = {ch, elem, 0};
@@ -1135,19 +1172,24 @@ lfc_send(lfc_chan *ch, const void *elem)
 }
 
 int
-lfc_try_recv(lfc_chan *ch, void *out)
+lfc_try_recv(lfc_chan *c, void *out)
 {
-    if (bad_args(ch, out))
+    if (bad_args(c, out))
         return LFC_EINVAL;
-    struct recv_op op = {ch, out, false};
+    if (lfc_unlikely(c->flavor != NULL))
+        return c->flavor->try_recv(c, out);
+    struct recv_op op = {ring_of(c), out, false};
     return recv_try(&op);
 }
 
 int
-lfc_recv_until(lfc_chan *ch, void *out, int64_t deadline_ns)
+lfc_recv_until(lfc_chan *c, void *out, int64_t deadline_ns)
 {
-    if (bad_args(ch, out))
+    if (bad_args(c, out))
         return LFC_EINVAL;
+    if (lfc_unlikely(c->flavor != NULL))
+        return c->flavor->recv_until(c, out, deadline_ns);
+    struct ring *ch = ring_of(c);
     struct recv_op op = {ch, out, true};
     int r = recv_try(&op);
     if (lfc_likely(r != LFC_AGAIN))
@@ -1179,8 +1221,11 @@ lfc_close(lfc_chan *ch)
 }
 
 int
-lfc__chan_owner_close(lfc_chan *ch)
+lfc__chan_owner_close(lfc_chan *c)
 {
+    if (c->flavor)
+        return c->flavor->close(c);
+    struct ring *ch = ring_of(c);
     /* ORDER seqcst: one RMW sets the mark, so a sender's CAS from an
      * unmarked tail fails after it (no value slips in); release for the
      * acq mark loads that return LFC_CLOSED. */
@@ -1197,9 +1242,14 @@ lfc__chan_owner_close(lfc_chan *ch)
 }
 
 size_t
-lfc_chan_len(const lfc_chan *ch)
+lfc_chan_len(const lfc_chan *c)
 {
-    if (!ch || ch->unbuffered)
+    if (!c)
+        return 0;
+    if (c->flavor)
+        return c->flavor->len(c);
+    const struct ring *ch = ring_of_const(c);
+    if (ch->unbuffered)
         return 0;
     for (;;) {
         /* ORDER rlx: a snapshot; the re-read of tail below checks that
@@ -1216,7 +1266,7 @@ lfc_chan_len(const lfc_chan *ch)
             return (size_t)(hi - lo);
         if (hi < lo)
             return (size_t)(ch->ring_cap - lo + hi);
-        return tail == head ? 0 : ch->cap;
+        return tail == head ? 0 : c->cap;
     }
 }
 
@@ -1233,8 +1283,13 @@ lfc_chan_elem_size(const lfc_chan *ch)
 }
 
 bool
-lfc_chan_closed(const lfc_chan *ch)
+lfc_chan_closed(const lfc_chan *c)
 {
+    if (!c)
+        return false;
+    if (c->flavor)
+        return c->flavor->closed(c);
+    const struct ring *ch = ring_of_const(c);
     /* ORDER acq: pairs with the seqcst RMW in lfc_close(). */
-    return ch && (lfc_load_acq_u64(&ch->tail) & ch->mark) != 0;
+    return (lfc_load_acq_u64(&ch->tail) & ch->mark) != 0;
 }
