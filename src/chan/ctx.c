@@ -73,7 +73,7 @@
  *   | deadline,    | constructor (read-only)        | anyone        | -      |
  *   | parent,timer |                                |               |        |
  *   | children     | claim, link/unlink, under mu   | same          | mu     |
- *   | next, prev,  | link/unlink and the parent's   | same; then    | parent |
+ *   | link,        | link/unlink and the parent's   | same; then    | parent |
  *   | linked       | claim, under parent's mu       | the claimer   | ->mu   |
  *   | pending, up  | the claimer only               | the claimer   | -      |
  *
@@ -97,6 +97,7 @@
 #include "lfc_chan_internal.h"
 #include "lfc_ctx_internal.h"
 #include "lfc_common.h"
+#include "lfc_list.h"
 #include "lfc_park.h"
 #include "lfc_timer_internal.h"
 
@@ -113,13 +114,15 @@ struct lfc_ctx {
      * constructor, stopped under mu by claim(). */
     lfc_timer *timer;
     pthread_mutex_t mu;       /* guards children and err's transition */
-    struct lfc_ctx *children; /* live children; under mu */
-    struct lfc_ctx *next;     /* sibling links; under parent->mu */
-    struct lfc_ctx *prev;     /* under parent->mu */
-    bool linked;              /* in parent's children; under parent->mu */
+    struct lfc__list children; /* live children's `link`s; under mu */
+    /* In parent's children (under parent->mu) while `linked`; once a
+     * canceller claimed the parent, in the parent's `pending` (the
+     * canceller's alone). */
+    struct lfc__list link;
+    bool linked; /* in parent's children; under parent->mu */
     /* Children still to cancel, and the context to return to: used only
      * by the canceller that claimed this context (see cancel_tree). */
-    struct lfc_ctx *pending;
+    struct lfc__list pending;
     struct lfc_ctx *up;
 };
 
@@ -163,7 +166,7 @@ ctx_release(lfc_ctx *c)
          * acq on the last drop orders the destroy after everyone's uses. */
         if (lfc_faa_acqrel_u32(&c->refs, (uint32_t)-1) != 1)
             return;
-        LFC_ASSERT(!c->linked && !c->children);
+        LFC_ASSERT(!c->linked && lfc__list_empty(&c->children));
         lfc_ctx *p = c->parent;
         lfc__timer_destroy(c->timer);
         lfc__chan_release(c->done); /* ours; users' dups keep it alive */
@@ -191,9 +194,10 @@ claim(lfc_ctx *c, int cause)
         ctx_unlock(c);
         return false;
     }
-    c->pending = c->children;
-    c->children = NULL;
-    for (lfc_ctx *k = c->pending; k; k = k->next) {
+    lfc__list_splice_back(&c->pending, &c->children);
+    struct lfc__list *it;
+    lfc__list_for_each(it, &c->pending) {
+        lfc_ctx *k = lfc__list_entry(it, lfc_ctx, link);
         /* Linked, so alive. Unlinked, its links are now ours: an unlink
          * under c's lock sees !linked and leaves them alone, and no link
          * can add to a claimed context (children are born cancelled). */
@@ -235,11 +239,10 @@ cancel_tree(lfc_ctx *c, int cause)
     c->up = NULL;
     lfc_ctx *top = c;
     while (top) {
-        lfc_ctx *k = top->pending;
-        if (k) {
-            top->pending = k->next;
-            k->next = NULL;
-            k->prev = NULL;
+        struct lfc__list *first = lfc__list_first(&top->pending);
+        if (first) {
+            lfc_ctx *k = lfc__list_entry(first, lfc_ctx, link);
+            lfc__list_remove(first);
             if (claim(k, cause)) {
                 k->up = top; /* descend */
                 top = k;
@@ -271,14 +274,7 @@ unlink_from_parent(lfc_ctx *c)
         return;
     ctx_lock(p);
     if (c->linked) {
-        if (c->prev)
-            c->prev->next = c->next;
-        else
-            p->children = c->next;
-        if (c->next)
-            c->next->prev = c->prev;
-        c->next = NULL;
-        c->prev = NULL;
+        lfc__list_remove(&c->link);
         c->linked = false;
     }
     ctx_unlock(p);
@@ -308,6 +304,9 @@ ctx_new(lfc_ctx *parent, int64_t deadline_ns)
         goto out_enomem;
     if (pthread_mutex_init(&c->mu, NULL) != 0)
         goto out_free_ctx;
+    lfc__list_init(&c->children); /* before c is shared */
+    lfc__list_init(&c->link);
+    lfc__list_init(&c->pending);
     c->done = lfc_chan_new(0, 0);
     if (!c->done)
         goto out_destroy_mu;
@@ -328,10 +327,7 @@ ctx_new(lfc_ctx *parent, int64_t deadline_ns)
         /* ORDER rlx: under parent->mu, which every write of err holds. */
         uint32_t perr = lfc_load_rlx_u32(&parent->err);
         if (perr == 0) {
-            c->next = parent->children;
-            if (c->next)
-                c->next->prev = c;
-            parent->children = c;
+            lfc__list_push_back(&parent->children, &c->link);
             c->linked = true;
         }
         ctx_unlock(parent);

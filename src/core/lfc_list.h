@@ -60,6 +60,20 @@ lfc__list_remove(struct lfc__list *n)
     lfc__list_init(n);
 }
 
+/* Move every node of `from` to the tail of `to`, in order; `from` is
+ * left empty. */
+static inline void
+lfc__list_splice_back(struct lfc__list *to, struct lfc__list *from)
+{
+    if (lfc__list_empty(from))
+        return;
+    from->next->prev = to->prev;
+    to->prev->next = from->next;
+    from->prev->next = to;
+    to->prev = from->prev;
+    lfc__list_init(from);
+}
+
 /* The first node of head, or NULL if it is empty. */
 static inline struct lfc__list *
 lfc__list_first(const struct lfc__list *head)
