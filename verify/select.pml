@@ -2,7 +2,7 @@
 /*
  * select.pml - the selector protocol (src/chan/select.c: select_impl,
  * select_blocking, park_once, register_all, unregister_all, any_ready,
- * resignal; src/core/park.c: lfc__ec_sel_add/remove, ec_notify_selectors,
+ * resignal; src/core/park.c: lfc__ec_node_add/remove, ec_notify_nodes; src/chan/selector.c: sel_notify,
  * lfc__sel_park) over two buffered channels.
  *
  * A channel is abstract here, as in ec.pml: items[c] values ready, a try
@@ -31,7 +31,7 @@
  *                        recheck covers a pass that misses)
  *   MUT_NO_BIASED_RESIGNAL  a biased select that completes another case
  *                        than the notified one does not re-signal (BIASED)
- *   MUT_NOTIFY_COUNTS_ANY   ec_notify_selectors() counts a node as woken
+ *   MUT_NOTIFY_COUNTS_ANY   ec_notify_nodes() counts a node as woken
  *                        even when its CAS failed (park.pmh)
  */
 #define NEC  2
@@ -117,7 +117,7 @@ inline register_all(k)
     fi
 }
 
-/* any_ready(): lfc__chan_ready() of each case */
+/* any_ready(): the waitable ready (chan.c chan_ready) of each case */
 inline any_ready(rdy)
 {
     rdy = (items[0] > 0);

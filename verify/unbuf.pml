@@ -439,7 +439,7 @@ proctype Selector()
     :: else ->
        sel_state[0] = SEL_WAITING;          /* register_all(): rlx store, */
        sel_add(RX, 0, 0, false);            /* link (seqcst RMW), fence */
-       /* any_ready(): lfc__chan_ready(LFC_RECV) */
+       /* any_ready(): chan.c chan_ready(LFC_RECV) */
        atomic { rh = head; rs = stamp };
        rdy = (rs > rh + 1) || (rs == rh + 1 && try_offer != rh);
        s = SEL_WAITING;
