@@ -271,13 +271,28 @@ struct lfc__park_ops {
 extern const struct lfc__park_ops lfc__futex_private LFC_INTERNAL;
 extern const struct lfc__park_ops lfc__futex_shared LFC_INTERNAL;
 
+/* A test's replacement for every table (lfc__park_set_ops), or NULL. */
+extern const struct lfc__park_ops *lfc__park_test_ops LFC_INTERNAL;
+
 /* Wait / wake on a word through ops (an event count's `futex`, or
  * &lfc__futex_private for a thread's own word), or through the table a
  * test installed with lfc__park_set_ops, which then stands in for both. */
-int lfc__futex_wait(const struct lfc__park_ops *ops, uint32_t *word,
-                    uint32_t expected, int64_t deadline_ns) LFC_INTERNAL;
-void lfc__futex_wake(const struct lfc__park_ops *ops, uint32_t *word,
-                     int n) LFC_INTERNAL;
+static inline int
+lfc__futex_wait(const struct lfc__park_ops *ops, uint32_t *word,
+                uint32_t expected, int64_t deadline_ns)
+{
+    if (lfc_unlikely(lfc__park_test_ops != NULL))
+        ops = lfc__park_test_ops; /* plain read: set while nothing parks */
+    return ops->wait(word, expected, deadline_ns);
+}
+
+static inline void
+lfc__futex_wake(const struct lfc__park_ops *ops, uint32_t *word, int n)
+{
+    if (lfc_unlikely(lfc__park_test_ops != NULL))
+        ops = lfc__park_test_ops; /* plain read: set while nothing parks */
+    ops->wake(word, n);
+}
 
 /* Replace every futex operation (NULL restores the real ones). For tests;
  * call only while no thread is parked or waking. */

@@ -263,31 +263,13 @@ const struct lfc__park_ops lfc__futex_private = {futex_wait_private,
 const struct lfc__park_ops lfc__futex_shared = {futex_wait_shared,
                                                 futex_wake_shared};
 
-/* A test's replacement for every table, or NULL. */
-static const struct lfc__park_ops *g_test_ops;
+const struct lfc__park_ops *lfc__park_test_ops; /* NULL: the real ones */
 
 void
 lfc__park_set_ops(const struct lfc__park_ops *ops)
 {
     /* Plain store: documented as only callable while nothing parks. */
-    g_test_ops = ops;
-}
-
-int
-lfc__futex_wait(const struct lfc__park_ops *ops, uint32_t *word,
-                uint32_t expected, int64_t deadline_ns)
-{
-    if (lfc_unlikely(g_test_ops != NULL))
-        ops = g_test_ops;
-    return ops->wait(word, expected, deadline_ns);
-}
-
-void
-lfc__futex_wake(const struct lfc__park_ops *ops, uint32_t *word, int n)
-{
-    if (lfc_unlikely(g_test_ops != NULL))
-        ops = g_test_ops;
-    ops->wake(word, n);
+    lfc__park_test_ops = ops;
 }
 
 /* ---- spin policy ------------------------------------------------------ */
