@@ -115,7 +115,8 @@
  * The protocol, in these SC terms, is model-checked with Spin: the
  * models in verify/ (ec.pml, chan_wake.pml for the three-party chains of
  * a receiver re-signalling for a slot published by a sender, select.pml,
- * unbuf.pml; run by verify/run.sh) pass, and variants with a fence or a
+ * unbuf.pml, unbuf_sel.pml for select's unbuffered hand-off, sem.pml for
+ * the semaphore's use of selector words; run by verify/run.sh) pass, and variants with a fence or a
  * re-signal removed report the lost wake-up (the last try after a timeout
  * is kept for promptness: no model needs it for safety or termination any
  * more, see verify/README.md). verify/README.md
