@@ -21,6 +21,10 @@
 
 #include <limits.h>
 #include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "lfc_chan_internal.h"
@@ -342,6 +346,88 @@ test_park_chan_retained_outlives_user_free(void **state)
                               leak, and no double free) */
 }
 
+/* ---- a process-shared event count ---------------------------------- */
+
+/* An event count and its condition in memory two processes map. */
+struct shared_area {
+    struct lfc_ec ec;
+    struct lfc_spin spin;
+    uint32_t flag; /* the condition: set (release) by the parent */
+};
+
+static int
+shared_flag_try(void *arg)
+{
+    struct shared_area *a = arg;
+    return __atomic_load_n(&a->flag, __ATOMIC_ACQUIRE) ? LFC_OK : LFC_AGAIN;
+}
+
+/* The scheduler state of process pid ('S': asleep in a system call), or
+ * 0 once it cannot be read. */
+static char
+process_state(pid_t pid)
+{
+    char path[64];
+    char buf[512];
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')'); /* "pid (comm) S ..." */
+    return p && p[1] == ' ' ? p[2] : 0;
+}
+
+/*
+ * lfc__ec_init_shared: a waiter in a child process, asleep in its futex
+ * wait on an event count in shared memory, is woken by the parent's
+ * signal. With private futex operations it could not be (the kernel keys
+ * a private futex by the waiter's own address space), so it would sleep
+ * until its deadline; the child reports which it was.
+ */
+static void
+test_park_shared_ec_wakes_another_process(void **state)
+{
+    (void)state;
+    struct shared_area *a = mmap(NULL, sizeof(*a), PROT_READ | PROT_WRITE,
+                                 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    assert_true(a != MAP_FAILED);
+    lfc__ec_init_shared(&a->ec);
+    lfc__spin_init(&a->spin);
+    a->flag = 0;
+
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int64_t deadline = lfc_test_now_ns() + LFC_TEST_STUCK_NS;
+        int r = lfc__ec_wait(&a->ec, &a->spin, NULL, shared_flag_try, a,
+                             deadline);
+        /* 0: woken before the deadline; 1: only the deadline ended it;
+         * 2: a wrong status. */
+        _exit(r != LFC_OK ? 2 : lfc_test_now_ns() < deadline ? 0 : 1);
+    }
+    /* Condition poll: the child has announced itself and sleeps in the
+     * kernel (its only system call from here on is the futex wait). */
+    int64_t end = lfc_test_now_ns() + LFC_TEST_STUCK_NS;
+    while (__atomic_load_n(&a->ec.waiters, __ATOMIC_ACQUIRE) == 0 ||
+           process_state(pid) != 'S') {
+        if (lfc_test_now_ns() > end)
+            fail_msg("the child never parked");
+        sched_yield();
+    }
+    __atomic_store_n(&a->flag, 1, __ATOMIC_RELEASE);
+    __atomic_thread_fence(__ATOMIC_SEQ_CST); /* as every waker does */
+    lfc__ec_signal_fenced(&a->ec, NULL);
+
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(munmap(a, sizeof(*a)), 0);
+}
+
 int
 main(void)
 {
@@ -354,6 +440,7 @@ main(void)
             teardown_counting),
         cmocka_unit_test_setup_teardown(test_park_spurious_wakeups_are_harmless,
                                         setup_counting, teardown_counting),
+        cmocka_unit_test(test_park_shared_ec_wakes_another_process),
         cmocka_unit_test(test_park_positions_wrap_through_2_64),
         cmocka_unit_test(test_park_wrap_under_threads),
         cmocka_unit_test(test_park_chan_retained_outlives_user_free),
