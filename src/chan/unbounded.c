@@ -13,9 +13,10 @@
  * tail (wait-free; the linearization point of a send) and then the store
  * that links the old tail to the new node. Every send mallocs one node
  * holding its value and every receive frees one, so memory goes back as
- * values are consumed (no cache: glibc's per-thread caches already keep
- * the hot path off the arena lock, and measured no slower than ref_wfcq,
- * which does the same).
+ * values are consumed (no node cache of our own: glibc's per-thread
+ * tcache already serves the hot path, and bench/ref_wfcq.c, the bar this
+ * flavor is measured against, allocates the same way; a bounded cache is
+ * an option if profiles show malloc/free dominating).
  *
  * Never wfcqueue's blocking dequeue: it sleeps 10 ms (poll()) when it
  * meets an enqueuer between its two steps. We use
