@@ -11,7 +11,8 @@
  *   pattern_bench.c the pattern workloads (worker pool throughput and
  *                   latency, fan-in merger, semaphore), their rows, their
  *                   self-test.
- *   impl_lfchan.c   lfchan behind the ops table (plus spin-budget variants),
+ *   impl_lfchan.c   lfchan behind the ops table (plus spin-budget variants
+ *                   and the unbounded channel),
  *                   and lfc_pool / lfc_merge / lfc_sem behind bench_pat_ops.
  *   mutex_chan.c    the baseline: ring + one mutex + condition variables,
  *                   with a select (per-select waiter, shared condvar).
@@ -149,6 +150,7 @@ extern const struct bench_ops bench_ops_lfchan_until;
 extern const struct bench_ops bench_ops_mutex;
 extern const struct bench_ops bench_ops_ckring;
 extern const struct bench_ops bench_ops_wfcq;
+extern const struct bench_ops bench_ops_lfchan_unbounded;
 extern const struct bench_ops bench_ops_mutex_threads; /* pattern rows only */
 extern const struct bench_ops bench_ops_semt;          /* pattern rows only */
 extern const struct bench_pat_ops bench_pat_lfchan;

@@ -582,11 +582,13 @@ static const struct bench_ops *const main_impls[] = {
     &bench_ops_mutex,
     &bench_ops_ckring,
     &bench_ops_wfcq,
+    &bench_ops_lfchan_unbounded,
 };
 
 static const struct bench_ops *const pingpong_impls[] = {
     &bench_ops_lfchan, &bench_ops_lfchan_spin0, &bench_ops_lfchan_spinlong,
     &bench_ops_mutex,  &bench_ops_ckring,       &bench_ops_wfcq,
+    &bench_ops_lfchan_unbounded,
 };
 
 static const struct {
@@ -1003,7 +1005,8 @@ bool
 bench_selftest(void)
 {
     const struct bench_ops *all[] = {&bench_ops_lfchan, &bench_ops_mutex,
-                                     &bench_ops_ckring, &bench_ops_wfcq};
+                                     &bench_ops_ckring, &bench_ops_wfcq,
+                                     &bench_ops_lfchan_unbounded};
     size_t i;
 
     selftest_failures = 0;

@@ -350,3 +350,40 @@ const struct bench_ops bench_ops_lfchan_until =
     LFCHAN_OPS("lfchan-until",
                "lfchan, timeouts only: lfc_recv_until (no timer, no select)",
                spin_default, NULL, l_recv_until, NULL);
+
+/* ---- The unbounded channel ------------------------------------------------ */
+
+/* lfc_chan_new_unbounded behind the ops table: the capacity is ignored
+ * (an unbounded queue cannot honour one), so like wfcq it runs only in
+ * the cap:1024 rows and ping-pong. Default spin budget. */
+static void *
+l_make_unbounded(size_t cap, size_t esz)
+{
+    (void)cap;
+    return lfc_chan_new_unbounded(esz);
+}
+
+static size_t
+l_real_cap_unbounded(size_t cap)
+{
+    (void)cap;
+    return SIZE_MAX;
+}
+
+const struct bench_ops bench_ops_lfchan_unbounded = {
+    .name = "lfchan-unbounded",
+    .about = "lfchan, lfc_chan_new_unbounded (wfcqueue + dequeue lock + "
+             "lfchan parking; malloc per message); cap:1024 rows and "
+             "ping-pong only",
+    .flags = BENCH_NO_UNBUFFERED | BENCH_UNBOUNDED,
+    .setup = spin_default,
+    .teardown = spin_default,
+    .make = l_make_unbounded,
+    .send = l_send,
+    .recv = l_recv,
+    .try_send = l_try_send,
+    .try_recv = l_try_recv,
+    .close = l_close,
+    .destroy = l_destroy,
+    .real_cap = l_real_cap_unbounded,
+};

@@ -183,7 +183,8 @@ write_csv(const char *path)
 
 /* ---- summary.md --------------------------------------------------------- */
 
-static const char *const tp_impls[] = {"lfchan", "mutex", "ck_ring", "wfcq"};
+static const char *const tp_impls[] = {"lfchan", "mutex", "ck_ring", "wfcq",
+                                       "lfchan-unbounded"};
 static const char *const pp_impls[] = {"lfchan",  "lfchan-spin0",
                                        "lfchan-spin20000", "mutex",
                                        "ck_ring", "wfcq"};
@@ -1189,7 +1190,8 @@ write_summary(const char *path, const char *machine_md, const char *cmdline)
         &bench_ops_ckring,        &bench_ops_wfcq,
         &bench_ops_lfchan_spin0,  &bench_ops_lfchan_spinlong,
         &bench_ops_lfchan_timer,  &bench_ops_lfchan_until,
-        &bench_ops_mutex_threads, &bench_ops_semt};
+        &bench_ops_mutex_threads, &bench_ops_semt,
+        &bench_ops_lfchan_unbounded};
     FILE *f = fopen(path, "w");
     size_t k;
 

@@ -290,6 +290,31 @@ test_chan_new_bad_sizes(void **state)
 }
 
 static void
+test_chan_new_unbounded_bad_sizes(void **state)
+{
+    (void)state;
+    /* elem_size so large that a node's size overflows. */
+    NUL(lfc_chan_new_unbounded(SIZE_MAX), EINVAL);
+    NUL(lfc_chan_new_unbounded(SIZE_MAX - 15), EINVAL);
+    /* Valid: signal-only; and values too large to allocate, which the
+     * sends report (LFC_ENOMEM, nothing enqueued). */
+    lfc_chan *ch = lfc_chan_new_unbounded(0);
+    assert_non_null(ch);
+    assert_true(lfc_chan_cap(ch) == SIZE_MAX);
+    ST(lfc_try_send(ch, NULL), LFC_OK);
+    ST(lfc_try_recv(ch, NULL), LFC_OK);
+    lfc_chan_free(ch);
+    char small[8] = {0};
+    ch = lfc_chan_new_unbounded((size_t)1 << 60);
+    assert_non_null(ch);
+    ST(lfc_send(ch, small), LFC_ENOMEM);
+    ST(lfc_send_until(ch, small, INT64_MIN), LFC_ENOMEM);
+    assert_int_equal(lfc_chan_len(ch), 0);
+    ST(lfc_send(ch, NULL), LFC_EINVAL);
+    lfc_chan_free(ch);
+}
+
+static void
 test_chan_null_handle(void **state)
 {
     (void)state;
@@ -1718,6 +1743,9 @@ static const struct row g_table[] = {
     ROW(lfc_chan_new, test_chan_new_bad_sizes,
         "cap > LFC_CHAN_MAX_CAP, SIZE_MAX; elem_size > SIZE_MAX - 16; cap * elem_size overflow; 2^60 bytes; 0 and 0",
         "NULL+EINVAL; NULL+EINVAL; NULL+ENOMEM; NULL+ENOMEM; a channel"),
+    ROW(lfc_chan_new_unbounded, test_chan_new_unbounded_bad_sizes,
+        "elem_size > SIZE_MAX - 16; 0; 2^60 (then a send)",
+        "NULL+EINVAL; a channel; a channel whose sends give LFC_ENOMEM"),
     ROW(lfc_chan_dup, test_chan_null_handle,
         "NULL", "NULL"),
     ROW(lfc_chan_free, test_chan_owned_channels_reject_sends,

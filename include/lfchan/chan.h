@@ -119,6 +119,43 @@ enum { LFC_SEND = 1, LFC_RECV = 2 };
 LFC_API lfc_chan *lfc_chan_new(size_t capacity, size_t elem_size);
 
 /*
+ * lfc_chan_new_unbounded - create an unbounded channel: a send never
+ * waits for room, because there is always room until memory runs out.
+ *
+ * elem_size: bytes per value, as for lfc_chan_new (0: signal-only).
+ * The handle is an ordinary lfc_chan: every function of this header,
+ * select (both send and receive cases) and the _ctx calls take it, with
+ * the same ownership and lifetime rules (one reference returned; free it
+ * with lfc_chan_free) and the same ordering and linearizability
+ * guarantees as a buffered channel of infinite capacity. Unlike
+ * lfc_chan_new, each send allocates one node for its value (malloc) and
+ * the receive that takes the value frees it, so memory goes back as
+ * values are consumed; lfc_chan_free frees what is still queued.
+ * What differs, per call:
+ *   - lfc_send, lfc_try_send, lfc_send_until (any deadline, past ones
+ *     included), lfc_send_ctx and a select's send case never wait: they
+ *     return LFC_OK (enqueued), LFC_CLOSED, or LFC_ENOMEM if the node
+ *     could not be allocated (nothing was enqueued; the caller still owns
+ *     the value). Never LFC_AGAIN or LFC_TIMEDOUT. A select's send case
+ *     is always ready, and completes with one of those three as its
+ *     status.
+ *   - Receives are as on any channel: they wait while the channel is
+ *     empty and open; after lfc_close they drain what was sent, then
+ *     return LFC_CLOSED. lfc_try_recv may wait briefly for a sender that
+ *     is between the two steps of its enqueue (as on a ring).
+ *   - lfc_close also waits briefly for sends already in progress to
+ *     finish enqueueing, so none enqueues after it returns.
+ *   - lfc_chan_cap returns SIZE_MAX ("unbounded"); lfc_chan_len the
+ *     number of values queued (a snapshot, as for any channel).
+ *
+ * Returns: the channel, or NULL with errno EINVAL (elem_size so large
+ * that a node's size overflows, as for lfc_chan_new) or ENOMEM (the
+ * channel's own allocation failed).
+ * Blocks: never. Threads: any.
+ */
+LFC_API lfc_chan *lfc_chan_new_unbounded(size_t elem_size);
+
+/*
  * lfc_chan_dup - take one more reference to ch (see "Ownership" above).
  *
  * Returns: ch; NULL for NULL. Blocks: never.

@@ -7,9 +7,9 @@
  *
  * An object select can wait on starts with a struct lfc__waitable (its
  * first member), so a pointer to it is a pointer to its waitable. Today's
- * implementations: bounded and unbuffered channels (chan.c); the unbounded
- * channel, the readiness descriptor and the shared-memory channel are to
- * come.
+ * implementations: bounded and unbuffered channels (chan.c), unbounded
+ * channels (unbounded.c); the readiness descriptor and the shared-memory
+ * channel are to come.
  *
  * The contract each implementation keeps, which select.c's argument that
  * no wake-up is lost rests on (select.c, points 1-6):

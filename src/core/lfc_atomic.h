@@ -66,6 +66,11 @@ lfc_load_rlx_int(const int *p)
 {
     return LFC__LOAD(p, __ATOMIC_RELAXED);
 }
+static inline void *
+lfc_load_acq_ptr(void *const *p)
+{
+    return LFC__LOAD(p, __ATOMIC_ACQUIRE);
+}
 static inline void
 lfc_store_rlx_int(int *p, int v)
 {
@@ -201,6 +206,13 @@ static inline int
 lfc_load_rlx_int(const int *p)
 {
     return ck_pr_load_int(p);
+}
+static inline void *
+lfc_load_acq_ptr(void *const *p)
+{
+    void *v = ck_pr_load_ptr(p);
+    ck_pr_fence_acquire();
+    return v;
 }
 static inline void
 lfc_store_rlx_int(int *p, int v)
