@@ -1640,8 +1640,9 @@ lfc_recv(lfc_chan *ch, void *out)
 
 /*
  * The generic batches: loops of the single operations (checked already),
- * for unbuffered rings (a batch is a sequence of rendezvous) and for
- * flavors whose table has no batch slot. Same results as the ring's
+ * for unbuffered rings (a batch is a sequence of rendezvous), for
+ * flavors whose table has no batch slot, and for batches of one on a
+ * ring (the single op is the same claim, on its tuned path). Same results as the ring's
  * batches; one wake-up per value.
  */
 static int
@@ -1729,7 +1730,7 @@ lfc_send_many_until(lfc_chan *c, const void *elems, size_t n, size_t *sent,
         return generic_send_many_until(c, elems, n, sent, deadline_ns);
     }
     struct ring *ch = ring_of(c);
-    if (ch->unbuffered)
+    if (ch->unbuffered || n == 1) /* n == 1: the single op's fast path */
         return generic_send_many_until(c, elems, n, sent, deadline_ns);
     return ring_send_many_until(ch, elems, n, sent, deadline_ns);
 }
@@ -1754,7 +1755,7 @@ lfc_try_send_many(lfc_chan *c, const void *elems, size_t n, size_t *sent)
         return generic_try_send_many(c, elems, n, sent);
     }
     struct ring *ch = ring_of(c);
-    if (ch->unbuffered)
+    if (ch->unbuffered || n == 1)
         return generic_try_send_many(c, elems, n, sent);
     return ring_try_send_many_all(ch, elems, n, sent);
 }
@@ -1774,7 +1775,7 @@ lfc_recv_many_until(lfc_chan *c, void *out, size_t max, size_t *got,
         return generic_recv_many_until(c, out, max, got, deadline_ns);
     }
     struct ring *ch = ring_of(c);
-    if (ch->unbuffered)
+    if (ch->unbuffered || max == 1)
         return generic_recv_many_until(c, out, max, got, deadline_ns);
     return ring_recv_many_until(ch, out, max, got, deadline_ns);
 }
@@ -1799,7 +1800,7 @@ lfc_try_recv_many(lfc_chan *c, void *out, size_t max, size_t *got)
         return generic_try_recv_many(c, out, max, got);
     }
     struct ring *ch = ring_of(c);
-    if (ch->unbuffered)
+    if (ch->unbuffered || max == 1)
         return generic_try_recv_many(c, out, max, got);
     return ring_try_recv_many_all(ch, out, max, got);
 }
