@@ -104,6 +104,13 @@ struct bench_ops {
      * before timeout_ns has passed since the call; nothing received). */
     int (*recv_timeout)(void *ch, void *out, int64_t timeout_ns);
 
+    /* Batches, as lfc_send_many / lfc_recv_many (both NULL: no batch
+     * rows): send_many sends elems[0..n) (LFC_OK, or LFC_CLOSED with *sent
+     * the number that went in); recv_many waits for one value and takes
+     * up to max ready ones (LFC_OK with *got >= 1, or LFC_CLOSED). */
+    int (*send_many)(void *ch, const void *elems, size_t n, size_t *sent);
+    int (*recv_many)(void *ch, void *out, size_t max, size_t *got);
+
     /* The patterns built on this implementation (NULL: none). Entries that
      * exist only for pattern rows (mutex-threads, sem_t) have a name,
      * about, real_cap and pat, and no channel functions. */
@@ -210,6 +217,9 @@ struct bench_case {
     int consumers;        /* pool: workers; merge: 1; sem: 0 */
     int inputs;           /* BENCH_MERGE: input channels; else 0 */
     int permits;          /* BENCH_SEM: the semaphore's permits; else 0 */
+    int batch;            /* BENCH_THROUGHPUT: 0 single sends and
+                             receives; B >= 1: send_many of B values,
+                             recv_many of up to B (ops->send_many) */
     size_t cap;       /* as requested (the real one: ops->real_cap) */
     size_t msg;       /* bytes per message: 8 or 64 */
     enum bench_pin pin;

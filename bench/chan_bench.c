@@ -167,6 +167,52 @@ status_name(int rc)
 
 /* ---- Throughput --------------------------------------------------------- */
 
+#define BATCH_MAX 64 /* the largest batch a row may ask for */
+
+/* A throughput producer that sends c->batch messages per send_many. */
+static void
+tp_producer_batch(struct worker *w)
+{
+    struct run *r = w->run;
+    const struct bench_case *c = r->c;
+    uint64_t share = bench_share(c, w->id);
+    static _Thread_local unsigned char buf[BATCH_MAX * sizeof(struct msg64)];
+    uint64_t checked = 0;
+    int64_t deadline;
+    uint64_t seq = 1;
+
+    if (!bench_worker_begin(&r->sync, w->cpu))
+        return;
+    w->t_start = bench_now_ns();
+    deadline = w->t_start + (int64_t)(c->max_s * 1e9);
+    while (seq <= share) {
+        size_t n = (size_t)c->batch;
+        size_t sent = 0;
+        int rc;
+
+        if (n > share - seq + 1)
+            n = (size_t)(share - seq + 1);
+        for (size_t i = 0; i < n; i++)
+            fill(buf + i * c->msg, c->msg, tag_of(w->id, seq + i), 0);
+        rc = r->ops->send_many(r->ch, buf, n, &sent);
+        w->sent = seq - 1 + sent;
+        if (rc != LFC_OK) {
+            if (!bench_failed(&r->sync))
+                bench_fail(&r->sync, "producer %d: send_many returned %s",
+                           w->id, status_name(rc));
+            break;
+        }
+        seq += n;
+        if (w->sent - checked >= BENCH_CHECK_EVERY) {
+            checked = w->sent;
+            if (bench_checkpoint(w->slot, w->sent, deadline)) {
+                w->capped = w->sent < share;
+                break;
+            }
+        }
+    }
+}
+
 static void *
 tp_producer(void *arg)
 {
@@ -178,6 +224,10 @@ tp_producer(void *arg)
     int64_t deadline;
     uint64_t seq;
 
+    if (c->batch > 0) {
+        tp_producer_batch(w);
+        goto out;
+    }
     if (!bench_worker_begin(&r->sync, w->cpu))
         goto out;
     w->t_start = bench_now_ns();
@@ -207,6 +257,40 @@ out:
     return NULL;
 }
 
+/* A throughput consumer that takes up to c->batch messages per
+ * recv_many. */
+static void
+tp_consumer_batch(struct worker *w)
+{
+    struct run *r = w->run;
+    const struct bench_case *c = r->c;
+    static _Thread_local unsigned char buf[BATCH_MAX * sizeof(struct msg64)];
+    uint64_t reported = 0;
+
+    if (!bench_worker_begin(&r->sync, w->cpu))
+        return;
+    for (;;) {
+        size_t got = 0;
+        int rc = r->ops->recv_many(r->ch, buf, (size_t)c->batch, &got);
+
+        if (rc == LFC_CLOSED)
+            break;
+        if (rc != LFC_OK || got < 1 || got > (size_t)c->batch) {
+            bench_fail(&r->sync, "consumer %d: recv_many returned %s, %zu",
+                       w->id, status_name(rc), got);
+            break;
+        }
+        for (size_t i = 0; i < got; i++)
+            if (!check(w, buf + i * c->msg, c->producers))
+                return;
+        w->got += got;
+        if (w->got - reported >= BENCH_CHECK_EVERY) {
+            reported = w->got;
+            bench_progress(w->slot, w->got);
+        }
+    }
+}
+
 static void *
 tp_consumer(void *arg)
 {
@@ -214,6 +298,10 @@ tp_consumer(void *arg)
     struct run *r = w->run;
     struct msg64 buf;
 
+    if (r->c->batch > 0) {
+        tp_consumer_batch(w);
+        goto out;
+    }
     if (!bench_worker_begin(&r->sync, w->cpu))
         goto out;
     for (;;) {
@@ -434,7 +522,10 @@ bench_run(const struct bench_case *c, struct bench_result *res)
     if (np < 1 || np > MAXP || nc < 1 || nc > MAXC ||
         (c->msg != 8 && c->msg != 64) ||
         (c->kind != BENCH_THROUGHPUT && (np != 1 || nc != 1)) ||
-        (c->kind == BENCH_PINGPONG && c->msg != 8)) {
+        (c->kind == BENCH_PINGPONG && c->msg != 8) ||
+        (c->batch != 0 &&
+         (c->kind != BENCH_THROUGHPUT || c->batch < 0 ||
+          c->batch > BATCH_MAX || c->ops->send_many == NULL))) {
         res->ok = false;
         snprintf(res->err, sizeof(res->err), "bad case %s", c->name);
         return;
@@ -691,6 +782,8 @@ name_case(struct bench_case *c)
 
     if (c->kind == BENCH_LATENCY)
         snprintf(rate, sizeof(rate), "/rate:%" PRIu64, c->rate);
+    if (c->batch > 0)
+        snprintf(rate, sizeof(rate), "/batch:%d", c->batch);
     if (c->kind == BENCH_PINGPONG)
         snprintf(c->name, sizeof(c->name),
                  "BM_chan_pingpong/impl:%s/cap:%zu/msg:%zu/pin:%s",
@@ -766,6 +859,36 @@ bench_cases(const struct bench_config *cfg, size_t *n)
                                           });
                         }
                     }
+                }
+            }
+        }
+    }
+    /* Batches against single operations (issue: batch rows): SPSC and
+     * MPSC 4:1, capacity 1024, 8-byte messages; batch:B rows use
+     * send_many of B and recv_many of up to B; the single-operation rows
+     * to compare with are the plain spsc/mpsc ones above. */
+    {
+        static const int batches[] = {1, 8, 64};
+        static const int bp[] = {1, 4};
+
+        for (pi = 0; pi < NELEM(bp); pi++) {
+            for (pin = 0; pin < 3; pin++) {
+                for (ii = 0; ii < NELEM(batches); ii++) {
+                    push_case(&b, (struct bench_case){
+                                      .kind = BENCH_THROUGHPUT,
+                                      .ops = &bench_ops_lfchan,
+                                      .scenario = bp[pi] == 1 ? "spsc"
+                                                              : "mpsc",
+                                      .producers = bp[pi],
+                                      .consumers = 1,
+                                      .batch = batches[ii],
+                                      .cap = 1024,
+                                      .msg = 8,
+                                      .pin = (enum bench_pin)pin,
+                                      .msgs = s.msgs,
+                                      .max_s = s.max_s,
+                                      .iterations = s.iterations,
+                                  });
                 }
             }
         }

@@ -15,6 +15,8 @@
  * (lfc_timer_after, its channel in the select, lfc_timer_free: dequeued at
  * once) and "lfchan-until" (lfc_recv_until: no timer at all).
  *
+ * Batch rows (send_many / recv_many): lfc_send_many and lfc_recv_many.
+ *
  * Patterns (bench_pat_lfchan, "lfchan" only): lfc_pool_new_opts (pinned
  * workers when the row asks) / lfc_pool_submit / lfc_pool_wait /
  * lfc_pool_free; lfc_merge_new / lfc_merge_free over lfchan channels;
@@ -55,6 +57,18 @@ static int
 l_try_recv(void *ch, void *out)
 {
     return lfc_try_recv(ch, out);
+}
+
+static int
+l_send_many(void *ch, const void *elems, size_t n, size_t *sent)
+{
+    return lfc_send_many(ch, elems, n, sent);
+}
+
+static int
+l_recv_many(void *ch, void *out, size_t max, size_t *got)
+{
+    return lfc_recv_many(ch, out, max, got);
 }
 
 static int
@@ -326,6 +340,8 @@ spin_long(void)
         .sel_off = l_sel_off,                                                \
         .sel_free = l_sel_free,                                              \
         .recv_timeout = recv_timeout_,                                       \
+        .send_many = l_send_many,                                            \
+        .recv_many = l_recv_many,                                            \
         .pat = pat_,                                                         \
     }
 

@@ -68,7 +68,8 @@ same_key(const struct bench_case *a, const struct bench_case *b)
     return a->kind == b->kind && !strcmp(a->scenario, b->scenario) &&
            a->producers == b->producers && a->consumers == b->consumers &&
            a->inputs == b->inputs && a->permits == b->permits &&
-           a->cap == b->cap && a->msg == b->msg && a->pin == b->pin;
+           a->cap == b->cap && a->msg == b->msg && a->pin == b->pin &&
+           a->batch == b->batch;
 }
 
 /* The same row (everything but the implementation) as `k`, for impl. */
@@ -449,8 +450,9 @@ write_throughput(FILE *f)
         char pb[32];
         char cb[32];
 
-        if (w->c.kind != BENCH_THROUGHPUT || !first_of_key(i))
-            continue;
+        if (w->c.kind != BENCH_THROUGHPUT || !first_of_key(i) ||
+            w->c.batch != 0)
+            continue; /* batch rows: write_batches() */
         /* Spin variants appear in the spin-sweep table instead. */
         l = find(w, "lfchan");
         m = find(w, "mutex");
@@ -464,6 +466,43 @@ write_throughput(FILE *f)
         for (k = 0; k < NELEM(tp_impls); k++)
             cell_tp(f, find(w, tp_impls[k]));
         cells_vs_mutex(f, l, m);
+    }
+    fprintf(f, "\n");
+}
+
+/* Batch rows against the single-operation row of the same pattern. */
+static void
+write_batches(FILE *f)
+{
+    bool any = false;
+    size_t i;
+
+    for (i = 0; i < nrows && !any; i++)
+        any = rows[i].c.batch != 0;
+    if (!any)
+        return;
+    fprintf(f, "## Batches\n\n"
+               "lfc_send_many of B values and lfc_recv_many of up to B, "
+               "against lfc_send / lfc_recv on the same pattern (lfchan, "
+               "capacity 1024, 8-byte messages). Million messages per "
+               "second [CPU-seconds per million messages].\n\n"
+               "| pattern | pin | batch | batch Mmsg/s | single Mmsg/s | "
+               "batch/single |\n|---|---|---|---|---|---|\n");
+    for (i = 0; i < nrows; i++) {
+        const struct row *w = &rows[i];
+        const struct row *one;
+        char pb[32];
+
+        if (w->c.batch == 0)
+            continue;
+        one = find_tp(w->c.scenario, w->c.producers, w->c.consumers,
+                      w->c.cap, w->c.msg, w->c.pin, w->c.ops->name);
+        fprintf(f, "| %s | %s | %d |", pattern_label(&w->c, pb, sizeof(pb)),
+                bench_pin_name(w->c.pin), w->c.batch);
+        cell_tp(f, w);
+        cell_tp(f, one);
+        cell_ratio(f, good(w) ? mmsg_s(w) : 0, good(one) ? mmsg_s(one) : 0);
+        fprintf(f, "\n");
     }
     fprintf(f, "\n");
 }
@@ -1212,6 +1251,7 @@ write_summary(const char *path, const char *machine_md, const char *cmdline)
                "CPU.\n\n");
     write_targets(f);
     write_throughput(f);
+    write_batches(f);
     write_pingpong(f);
     write_latency(f);
     write_select(f);

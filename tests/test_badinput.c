@@ -368,6 +368,65 @@ test_chan_null_buffer(void **state)
     }
 }
 
+/* The batch calls (chan.h, "Batches"): NULL handle, NULL count pointer,
+ * NULL buffers with elem_size > 0 and n > 0, owned channels for sends:
+ * LFC_EINVAL with the count 0 and nothing moved; n == 0 is LFC_OK. */
+static void
+test_chan_batch_bad_input(void **state)
+{
+    (void)state;
+    int v[3] = {1, 2, 3};
+    size_t c = 9;
+    ST(lfc_send_many(NULL, v, 3, &c), LFC_EINVAL);
+    assert_int_equal(c, 0);
+    ST(lfc_send_many_until(NULL, v, 3, &c, INT64_MIN), LFC_EINVAL);
+    ST(lfc_try_send_many(NULL, v, 3, &c), LFC_EINVAL);
+    ST(lfc_recv_many(NULL, v, 3, &c), LFC_EINVAL);
+    ST(lfc_recv_many_until(NULL, v, 3, &c, INT64_MAX), LFC_EINVAL);
+    ST(lfc_try_recv_many(NULL, v, 3, NULL), LFC_EINVAL);
+    for (size_t cap = 0; cap <= 2; cap++) {
+        lfc_chan *ch = chan_new(cap, sizeof(int));
+        c = 9;
+        ST(lfc_send_many(ch, NULL, 1, &c), LFC_EINVAL);
+        assert_int_equal(c, 0);
+        ST(lfc_send_many(ch, v, 1, NULL), LFC_EINVAL);
+        ST(lfc_send_many_until(ch, NULL, 2, &c, INT64_MAX), LFC_EINVAL);
+        ST(lfc_send_many_until(ch, v, 2, NULL, INT64_MIN), LFC_EINVAL);
+        ST(lfc_try_send_many(ch, NULL, 2, &c), LFC_EINVAL);
+        ST(lfc_try_send_many(ch, v, 0, NULL), LFC_EINVAL);
+        ST(lfc_send_many(ch, NULL, 0, &c), LFC_OK);
+        if (cap > 0) {
+            put_int(ch, 5);
+            ST(lfc_recv_many(ch, NULL, 1, &c), LFC_EINVAL);
+            ST(lfc_recv_many(ch, v, 1, NULL), LFC_EINVAL);
+            ST(lfc_recv_many_until(ch, NULL, 1, &c, 0), LFC_EINVAL);
+            ST(lfc_try_recv_many(ch, NULL, 1, &c), LFC_EINVAL);
+            ST(lfc_try_recv_many(ch, v, 0, &c), LFC_OK);
+            expect_contents(ch, (int[]){5}, 1);
+        }
+        ST(lfc_close(ch), LFC_OK);
+        ST(lfc_send_many(ch, NULL, 1, &c), LFC_EINVAL);
+        ST(lfc_send_many(ch, v, 0, &c), LFC_OK);
+        ST(lfc_send_many(ch, v, 1, &c), LFC_CLOSED);
+        ST(lfc_send_many_until(ch, v, 1, &c, INT64_MIN), LFC_CLOSED);
+        ST(lfc_try_send_many(ch, v, 1, &c), LFC_CLOSED);
+        ST(lfc_recv_many(ch, NULL, 1, &c), LFC_EINVAL);
+        ST(lfc_recv_many(ch, v, 3, &c), LFC_CLOSED);
+        ST(lfc_recv_many_until(ch, v, 3, &c, INT64_MIN), LFC_CLOSED);
+        ST(lfc_try_recv_many(ch, v, 3, &c), LFC_CLOSED);
+        assert_int_equal(c, 0);
+        lfc_chan_free(ch);
+    }
+    lfc_ctx *ctx = lfc_ctx_with_cancel(lfc_ctx_background());
+    assert_non_null(ctx);
+    lfc_chan *done = lfc_ctx_done(ctx);
+    ST(lfc_send_many(done, NULL, 0, &c), LFC_EINVAL);
+    ST(lfc_send_many_until(done, NULL, 1, &c, 0), LFC_EINVAL);
+    ST(lfc_try_send_many(done, NULL, 1, &c), LFC_EINVAL);
+    ST(lfc_try_recv_many(done, NULL, 1, &c), LFC_AGAIN);
+    lfc_ctx_free(ctx);
+}
+
 static void
 test_chan_close_twice_and_after_close(void **state)
 {
@@ -1767,6 +1826,21 @@ static const struct row g_table[] = {
     ROW(lfc_recv_until, test_chan_expired_deadlines,
         "deadline INT64_MIN, -1, 0, past: value / empty / sender parked; INT64_MAX, INT64_MAX - 1 empty; closed",
         "LFC_OK with the value / LFC_TIMEDOUT / LFC_OK; waits, then LFC_OK; LFC_CLOSED"),
+    ROW(lfc_send_many, test_chan_batch_bad_input,
+        "NULL ch; NULL sent; NULL elems (elem_size > 0, n > 0); owned; n 0; closed",
+        "LFC_EINVAL (*sent 0); LFC_EINVAL; LFC_EINVAL; LFC_EINVAL; LFC_OK; LFC_CLOSED"),
+    ROW(lfc_send_many_until, test_chan_batch_bad_input,
+        "as lfc_send_many; deadline INT64_MIN closed",
+        "as lfc_send_many; LFC_CLOSED"),
+    ROW(lfc_try_send_many, test_chan_batch_bad_input,
+        "as lfc_send_many", "as lfc_send_many"),
+    ROW(lfc_recv_many, test_chan_batch_bad_input,
+        "NULL ch; NULL got; NULL out (elem_size > 0, max > 0); closed and drained",
+        "LFC_EINVAL (*got 0); LFC_EINVAL; LFC_EINVAL, the value stays buffered; LFC_CLOSED"),
+    ROW(lfc_recv_many_until, test_chan_batch_bad_input,
+        "as lfc_recv_many; deadline 0, INT64_MIN", "as lfc_recv_many"),
+    ROW(lfc_try_recv_many, test_chan_batch_bad_input,
+        "as lfc_recv_many; max 0; owned, empty", "as lfc_recv_many; LFC_OK; LFC_AGAIN"),
     ROW(lfc_close, test_chan_close_twice_and_after_close,
         "NULL; owned channel; twice, three times", "LFC_EINVAL; LFC_EINVAL; LFC_CLOSED"),
     ROW(lfc_chan_len, test_chan_null_handle,

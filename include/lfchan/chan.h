@@ -24,8 +24,9 @@
  *
  * Channels the library owns: lfc_ctx_done() and lfc_timer_chan() return
  * channels that belong to their context or timer. They are receive-only
- * for users: lfc_send, lfc_try_send, lfc_send_until, send cases of a
- * select and lfc_close on them return LFC_EINVAL. They live as long as
+ * for users: lfc_send, lfc_try_send, lfc_send_until, the batch sends
+ * (lfc_send_many and its forms), send cases of a select and lfc_close on
+ * them return LFC_EINVAL. They live as long as
  * their owner; lfc_chan_dup on one gives the caller a reference of its
  * own (the channel then outlives its owner until that reference is
  * freed), and lfc_chan_free on one releases only such a reference: with
@@ -250,6 +251,115 @@ LFC_API int lfc_send_until(lfc_chan *ch, const void *elem,
  * Blocks: as lfc_recv, at most until the deadline.
  */
 LFC_API int lfc_recv_until(lfc_chan *ch, void *out, int64_t deadline_ns);
+
+/*
+ * Batches: many values in one call.
+ *
+ * The batch calls move up to n values with one call, as the same number
+ * of single calls by the same thread would, in order, but they claim
+ * several slots of a buffered channel at once and wake the other side
+ * once per batch instead of once per value. A batch is not atomic: other
+ * threads' values may come between two of a batch's values (each value
+ * is linearized on its own, as a single call's is), receivers may see
+ * the first values of a batch before its call returns, and a partial
+ * result says exactly how many values went in or came out. Values one
+ * thread sends, by single or batch calls, are received in the order
+ * sent. On an unbuffered channel a batch is a sequence of rendezvous,
+ * one per value.
+ *
+ * Buffers: elems (out) is an array of n (max) values of elem_size bytes
+ * each, owned by the caller; only the first *sent (*got) values are read
+ * (written). With elem_size 0 they may be NULL.
+ *
+ * n == 0 (max == 0): the call does nothing and returns LFC_OK with *sent
+ * (*got) 0 at once, on any channel, closed or not (as a Go loop over an
+ * empty slice, or Rust's read/write of an empty buffer); it still
+ * returns LFC_EINVAL for the bad arguments below.
+ *
+ * LFC_EINVAL, for every batch call, and then nothing happens (*sent,
+ * *got set to 0 where the pointer is not NULL): ch NULL; sent (got) NULL;
+ * elems (out) NULL while elem_size > 0 and n (max) > 0; a send on a
+ * channel the library owns (receive-only for users).
+ */
+
+/*
+ * lfc_send_many - send elems[0..n) in order, blocking as lfc_send would.
+ *
+ * Returns: LFC_OK once all n values are enqueued (unbuffered: each taken
+ * by a receiver), *sent == n; LFC_CLOSED if the channel was closed first,
+ * with *sent the number enqueued before (those are delivered as any sent
+ * value is; the rest are not); LFC_EINVAL as above.
+ * Blocks: while the channel is full (unbuffered: until a receiver takes
+ * each value), until every value is in or the channel is closed.
+ * Threads: as lfc_send.
+ */
+LFC_API int lfc_send_many(lfc_chan *ch, const void *elems, size_t n,
+                          size_t *sent);
+
+/*
+ * lfc_send_many_until - lfc_send_many with an absolute CLOCK_MONOTONIC
+ * deadline.
+ *
+ * Returns: as lfc_send_many, plus LFC_TIMEDOUT if the deadline passed
+ * before every value was in (never earlier), with *sent the number
+ * enqueued. A deadline already past sends what lfc_try_send_many would
+ * and gives LFC_TIMEDOUT if that was not all. LFC_FOREVER never expires.
+ * Blocks: as lfc_send_many, at most until the deadline.
+ */
+LFC_API int lfc_send_many_until(lfc_chan *ch, const void *elems, size_t n,
+                                size_t *sent, int64_t deadline_ns);
+
+/*
+ * lfc_try_send_many - send as many of elems[0..n), in order, as fit now.
+ *
+ * Returns: LFC_OK if at least one value went in, *sent saying how many
+ * (all n, or fewer if the channel filled or was closed meanwhile);
+ * LFC_AGAIN if none fit (full, as lfc_try_send); LFC_CLOSED if the
+ * channel is closed and none went in; *sent is 0 with both; LFC_EINVAL
+ * as above. Unbuffered: one lfc_try_send per value while they succeed.
+ * Blocks: never on the channel's state (as lfc_try_send).
+ */
+LFC_API int lfc_try_send_many(lfc_chan *ch, const void *elems, size_t n,
+                              size_t *sent);
+
+/*
+ * lfc_recv_many - wait for at least one value, then take up to max that
+ * are ready, into out[0..*got).
+ *
+ * Returns: LFC_OK with 1 <= *got <= max values, oldest first (no waiting
+ * beyond the first: a value a sender is still copying in is left for the
+ * next call once one value is taken); LFC_CLOSED once the channel is
+ * closed and drained, *got 0; LFC_EINVAL as above. A call that took
+ * values returns LFC_OK even if the channel closed meanwhile: the next
+ * one reports it.
+ * Blocks: while the channel is empty and open, as lfc_recv.
+ * Threads: as lfc_recv.
+ */
+LFC_API int lfc_recv_many(lfc_chan *ch, void *out, size_t max, size_t *got);
+
+/*
+ * lfc_recv_many_until - lfc_recv_many with an absolute CLOCK_MONOTONIC
+ * deadline.
+ *
+ * Returns: as lfc_recv_many, plus LFC_TIMEDOUT with *got 0 if no value
+ * came before the deadline (never earlier; a deadline already past still
+ * takes what is ready). LFC_FOREVER never expires.
+ * Blocks: as lfc_recv_many, at most until the deadline.
+ */
+LFC_API int lfc_recv_many_until(lfc_chan *ch, void *out, size_t max,
+                                size_t *got, int64_t deadline_ns);
+
+/*
+ * lfc_try_recv_many - take up to max values that are ready now.
+ *
+ * Returns: LFC_OK with 1 <= *got <= max; LFC_AGAIN with *got 0 if none is
+ * ready (empty, as lfc_try_recv, whose wait for a sender mid-copy it
+ * shares for the first value only); LFC_CLOSED with *got 0 once closed
+ * and drained; LFC_EINVAL as above.
+ * Blocks: never on the channel's state (as lfc_try_recv).
+ */
+LFC_API int lfc_try_recv_many(lfc_chan *ch, void *out, size_t max,
+                              size_t *got);
 
 /*
  * lfc_close - close the channel for sending.

@@ -88,6 +88,76 @@
  * node list and completes its case by hand-off (unbuf_handoff), claiming
  * it with lfc__sel_claim first, so exactly one party wins it.
  *
+ * Batches (lfc_send_many, lfc_recv_many and their forms; chan.h,
+ * "Batches"). On a buffered ring a batch claims up to k <= ring_cap
+ * positions with one CAS, and signals the other side once per claim:
+ *
+ *   Send: read tail = p; scan q_0 = p, q_{i+1} = next_pos(q_i) while
+ *   stamp(q_i) == q_i (free for q_i's lap), at most k slots; CAS tail
+ *   p -> q_k. On success copy the k values in, then publish the stamps
+ *   q_i + 1 from the last to the first (release each). Receive: scan from
+ *   head = p while stamp(q_i) == q_i + 1 (full with q_i's value); CAS head
+ *   p -> q_k; copy the k values out, then free the stamps q_i + one_lap
+ *   from the last to the first.
+ *
+ * Why the claim is sound: the scan's observations are about positions
+ * no one else can have claimed if the CAS wins. tail only grows (its
+ * index and lap parts move only by next_pos; close sets mark, which makes
+ * a CAS from an unmarked value fail), so a CAS from p that succeeds
+ * proves that tail held p from our load until the CAS, with no claim of
+ * p or of any later position in between: a claim of q_i > p by anyone
+ * needs tail to move past p first (a claim is a CAS of tail from the
+ * position claimed or an earlier one). A free stamp (stamp(q) == q) is
+ * changed only by the thread that claims q, so every free stamp the scan
+ * saw is still free and now ours; with k <= ring_cap the k positions map
+ * to k distinct slots. The same holds for head and full stamps: a full
+ * stamp q + 1 changes only when q's claimer frees it, and claiming q
+ * moves head past p. So after the CAS the k slots are exactly what k
+ * successive single claims at p, q_1, ... would have found, and the
+ * invariants below hold as if those claims had been made one by one
+ * (as 64-bit free-running counters, ABA on tail or head needs 2^64
+ * claims during one scan). The acquire loads of the scan order each
+ * slot's previous copy (out or in) before ours, as a single op's does.
+ * The scan stops at the first slot that is not free (full), so a claim
+ * is always a prefix: the positions a batch uses are consecutive, and
+ * per-sender order (positions in claim order) is kept across claims.
+ *
+ * Publishing last-to-first: no one can claim q_i (i >= 1) before q_0,
+ * since head (tail) must pass q_0 first, so the order in which the k
+ * stamps appear changes nothing for correctness; publishing q_0 last
+ * lets the other side's next scan see the whole batch at once instead
+ * of racing the copy slot by slot (and a peer that found q_0 claimed but
+ * unpublished waits for the whole copy: wait_for_peer, bounded).
+ *
+ * Wake-ups per batch: a send claim publishes its k stamps, then fences
+ * once and signals rx_ec once (after_send_to), and re-signals tx_ec if
+ * the slot at its new tail q_k is free; a receive claim frees its k
+ * slots, fences once, signals tx_ec once, and re-signals rx_ec if its
+ * new head q_k is ready or closed-and-drained (after_free_to). These are
+ * the rules of "Wake-ups" below with the head (tail) move of one claim
+ * in place of a single step: the waiters' conditions ("the slot at head
+ * holds a value, or closed and drained"; "the slot at tail is free, or
+ * closed") are the same for batch and single waiters, since a batch
+ * waits for its first value or slot only, and the one signal comes after
+ * every write of the claim that can make a condition true. A woken
+ * waiter that takes fewer than are ready moves head (tail) onto a ready
+ * position and signals the next one: the chain of wake-ups the single
+ * ops already rely on. A batch that needs several claims (more than fit
+ * or are ready) signals once per claim.
+ *
+ * Close and deadlines: a batch send whose CAS fails on the mark returns
+ * LFC_CLOSED with *sent the values of its earlier claims, all published
+ * and drained before receivers see LFC_CLOSED (head must reach the
+ * marked tail, which is past them). A timed-out wait returns LFC_TIMEDOUT
+ * with the same count; nothing is half-claimed, since a claim either
+ * wins its CAS and publishes all k or claims nothing. A batch receive
+ * waits (lfc__ec_wait) only for its first claim; later claims in the
+ * same call are tries that do not wait for a sender mid-copy.
+ *
+ * Unbuffered channels and flavors without batch slots run batches as a
+ * loop of the single operations (generic_*_many below): one rendezvous,
+ * and one wake-up, per value.
+ *
  * Invariants:
  *   - head <= tail (as positions, ignoring mark); tail - head <= capacity.
  *   - Only the thread whose CAS moved tail from p writes slot p's value and
@@ -208,6 +278,17 @@ next_pos(const struct ring *ch, uint64_t pos)
     if (idx + 1 < ch->ring_cap)
         return pos + 1;
     return (pos & ~(ch->one_lap - 1)) + ch->one_lap;
+}
+
+/* The position k steps after pos (k <= ring_cap): next_pos applied k
+ * times, wrapping into the next lap as next_pos does. */
+static inline uint64_t
+pos_add(const struct ring *ch, uint64_t pos, uint64_t k)
+{
+    uint64_t idx = pos & (ch->mark - 1);
+    if (idx + k < ch->ring_cap)
+        return pos + k;
+    return (pos & ~(ch->one_lap - 1)) + ch->one_lap + (idx + k - ch->ring_cap);
 }
 
 static inline int64_t
@@ -450,10 +531,11 @@ wake_senders_at(struct ring *ch, uint64_t t)
         lfc__ec_wake(&ch->tx_ec, 1, &ch->tx_spin); /* new tail slot free */
 }
 
-/* After publishing position p: wake a receiver, and a sender if the next
- * slot is free too. */
+/* After publishing every position before t, our claim's new tail (one
+ * position or a batch): wake a receiver, and a sender if the slot at t is
+ * free too. */
 static inline void
-after_send(struct ring *ch, uint64_t p)
+after_send_to(struct ring *ch, uint64_t t)
 {
     /* ORDER seqcst: orders our stamp publish (and tail CAS) before the
      * waiters loads (store→load); pairs with the waiters'
@@ -461,14 +543,22 @@ after_send(struct ring *ch, uint64_t p)
     lfc_fence_seqcst();
     lfc__ec_signal_fenced(&ch->rx_ec, &ch->tx_spin);
     if (lfc_unlikely(lfc__ec_has_waiters(&ch->tx_ec)))
-        wake_senders_at(ch, next_pos(ch, p));
+        wake_senders_at(ch, t);
 }
 
-/* After freeing position p: wake a sender (on an unbuffered channel also
+/* After publishing position p. */
+static inline void
+after_send(struct ring *ch, uint64_t p)
+{
+    after_send_to(ch, next_pos(ch, p));
+}
+
+/* After freeing every position before h, our claim's new head (one
+ * position or a batch): wake a sender (on an unbuffered channel also
  * every sender waiting for its value to be taken), and a receiver if the
  * new head is ready or closed-and-drained. */
 static inline void
-after_free(struct ring *ch, uint64_t p)
+after_free_to(struct ring *ch, uint64_t h)
 {
     /* ORDER seqcst: orders our stamp free (and head CAS) before the
      * waiters loads (store→load); pairs with the waiters'
@@ -480,7 +570,14 @@ after_free(struct ring *ch, uint64_t p)
     if (ch->unbuffered)
         lfc__ec_broadcast_fenced(&ch->ack_ec, &ch->rx_spin);
     if (lfc_unlikely(lfc__ec_has_waiters(&ch->rx_ec)))
-        wake_receivers_at(ch, next_pos(ch, p), &ch->rx_spin);
+        wake_receivers_at(ch, h, &ch->rx_spin);
+}
+
+/* After freeing position p. */
+static inline void
+after_free(struct ring *ch, uint64_t p)
+{
+    after_free_to(ch, next_pos(ch, p));
 }
 
 /* ---- operations as try functions for lfc__ec_wait ---------------------- */
@@ -519,6 +616,312 @@ recv_try(void *arg)
         after_free(op->ch, pos);
     else if (r == LFC_AGAIN && op->ch->unbuffered)
         r = unbuf_handoff(op->ch, LFC_RECV, op->out); /* a selecting sender */
+    return r;
+}
+
+/* ---- batches on a buffered ring ("Batches" above) ------------------- */
+
+/* Element i of an array of elements of esz bytes (base may be NULL when
+ * esz is 0: no arithmetic on it then). */
+static inline const unsigned char *
+elem_at(const void *base, size_t i, size_t esz)
+{
+    return esz ? (const unsigned char *)base + i * esz : base;
+}
+
+/* The most positions one claim may take: left, capped at ring_cap so that
+ * the positions map to distinct slots. */
+static inline uint64_t
+claim_max(const struct ring *ch, size_t left)
+{
+    return (uint64_t)left < ch->ring_cap ? (uint64_t)left : ch->ring_cap;
+}
+
+/* Copy k values from elems into the positions claimed from p on, then
+ * publish their stamps, the last first ("Publishing last-to-first"). */
+static void
+ring_publish_many(struct ring *ch, const void *elems, uint64_t p, uint64_t k)
+{
+    uint64_t q = p;
+    if (ch->elem_size) {
+        for (uint64_t i = 0; i < k; i++, q = next_pos(ch, q))
+            memcpy(slot_data(slot_stamp(ch, q)),
+                   elem_at(elems, (size_t)i, ch->elem_size), ch->elem_size);
+    }
+    for (uint64_t i = k; i-- > 0;) {
+        uint64_t pos = pos_add(ch, p, i);
+        LFC_DEBUG_YIELD_POINT();
+        /* ORDER rel: publishes this slot's payload (and, being after all k
+         * copies, every payload of the batch); pairs with the acq stamp
+         * loads in ring_try_recv() and ring_try_recv_many(). */
+        lfc_store_rel_u64(slot_stamp(ch, pos), pos + 1);
+    }
+}
+
+/*
+ * Try to enqueue up to max (1 <= max <= ring_cap) values from elems with
+ * one claim on tail; on LFC_OK *count (>= 1) went in and *end is the new
+ * tail. LFC_AGAIN (full) and LFC_CLOSED as ring_try_send(). Never blocks.
+ * Buffered rings only.
+ */
+static int
+ring_try_send_many(struct ring *ch, const void *elems, uint64_t max,
+                   uint64_t *count, uint64_t *end)
+{
+    uint32_t peer_polls = 0;
+    /* ORDER rlx: a starting guess; the CAS below validates it. */
+    uint64_t tail = lfc_load_rlx_u64(&ch->tail);
+
+    for (;;) {
+        if (tail & ch->mark)
+            return LFC_CLOSED;
+        /* ORDER acq: pairs with the rel free in ring_try_recv() and
+         * ring_free_many(); the last receiver's copy-out is done before we
+         * overwrite the payload. */
+        uint64_t s = lfc_load_acq_u64(slot_stamp(ch, tail));
+        int64_t d = pos_diff(s, tail);
+
+        if (d == 0) {
+            uint64_t k = 1;
+            uint64_t q = next_pos(ch, tail);
+            /* The scan: how many slots from tail on are free for their
+             * position's lap (see "Why the claim is sound"). */
+            while (k < max) {
+                /* ORDER acq: as the load above, for slot q. */
+                if (lfc_load_acq_u64(slot_stamp(ch, q)) != q)
+                    break;
+                k++;
+                q = next_pos(ch, q);
+            }
+            /* ORDER rlx: only claims positions tail..q; each payload is
+             * ordered by its slot's stamp (acq above, rel when published).
+             * Success proves tail stayed at `tail` since our load, so no
+             * one claimed any of the k scanned positions. */
+            if (lfc_cas_rlx_u64(&ch->tail, &tail, q)) {
+                LFC_DEBUG_YIELD_POINT();
+                ring_publish_many(ch, elems, tail, k);
+                *count = k;
+                *end = q;
+                return LFC_OK;
+            }
+            /* Lost the race: the failed CAS left the current tail. */
+        } else if (d < 0) {
+            /* As in ring_try_send(): full only if last lap's value at tail
+             * is unclaimed; otherwise a receiver is copying it out.
+             * ORDER acq: a snapshot of head; whoever acts on it rechecks
+             * the stamp (acq) first. */
+            if (lfc_load_acq_u64(&ch->head) == tail - ch->one_lap)
+                return LFC_AGAIN;
+            wait_for_peer(&peer_polls);
+            /* ORDER rlx: reloaded, as the guess above: a close may have
+             * marked it meanwhile. */
+            tail = lfc_load_rlx_u64(&ch->tail);
+        } else {
+            /* ORDER rlx: our guess was stale; reload and retry. */
+            tail = lfc_load_rlx_u64(&ch->tail);
+        }
+    }
+}
+
+/* Copy k values out of the positions claimed from p on into out, then
+ * free their slots, the last first (as ring_publish_many()). */
+static void
+ring_free_many(struct ring *ch, void *out, uint64_t p, uint64_t k)
+{
+    uint64_t q = p;
+    if (ch->elem_size) {
+        for (uint64_t i = 0; i < k; i++, q = next_pos(ch, q))
+            memcpy((unsigned char *)out + (size_t)i * ch->elem_size,
+                   slot_data(slot_stamp(ch, q)), ch->elem_size);
+    }
+    for (uint64_t i = k; i-- > 0;) {
+        uint64_t pos = pos_add(ch, p, i);
+        LFC_DEBUG_YIELD_POINT();
+        /* ORDER rel: frees the slot after every copy-out of the batch;
+         * pairs with the acq stamp loads in ring_try_send() and
+         * ring_try_send_many(). */
+        lfc_store_rel_u64(slot_stamp(ch, pos), pos + ch->one_lap);
+    }
+}
+
+/*
+ * Try to dequeue up to max (1 <= max <= ring_cap) values into out with one
+ * claim on head; on LFC_OK *count (>= 1) were taken and *end is the new
+ * head. LFC_AGAIN (empty) and LFC_CLOSED (closed and drained) as
+ * ring_try_recv(). peer_wait: wait for a sender that has claimed the slot
+ * at head but not published it yet, as ring_try_recv() does (the first
+ * claim of a call); false returns LFC_AGAIN then (a later claim: the call
+ * already has values). Never blocks. Buffered rings only.
+ */
+static int
+ring_try_recv_many(struct ring *ch, void *out, uint64_t max, bool peer_wait,
+                   uint64_t *count, uint64_t *end)
+{
+    uint32_t peer_polls = 0;
+    /* ORDER rlx: a starting guess; the CAS below validates it. */
+    uint64_t head = lfc_load_rlx_u64(&ch->head);
+
+    for (;;) {
+        /* ORDER acq: pairs with the rel publish in ring_try_send() and
+         * ring_publish_many(); makes the payload visible. */
+        uint64_t s = lfc_load_acq_u64(slot_stamp(ch, head));
+        int64_t d = pos_diff(s, head + 1);
+
+        if (d == 0) {
+            uint64_t k = 1;
+            uint64_t q = next_pos(ch, head);
+            /* The scan: how many slots from head on hold their position's
+             * value (see "Why the claim is sound"). */
+            while (k < max) {
+                /* ORDER acq: as the load above, for slot q. */
+                if (lfc_load_acq_u64(slot_stamp(ch, q)) != q + 1)
+                    break;
+                k++;
+                q = next_pos(ch, q);
+            }
+            /* ORDER rlx: only claims positions head..q; the payloads are
+             * ordered by the stamps. Success proves head stayed at `head`
+             * since our load, so the k values are still there and ours. */
+            if (lfc_cas_rlx_u64(&ch->head, &head, q)) {
+                LFC_DEBUG_YIELD_POINT();
+                ring_free_many(ch, out, head, k);
+                *count = k;
+                *end = q;
+                return LFC_OK;
+            }
+        } else if (d < 0) {
+            /* As in ring_try_recv(): nothing published at head.
+             * ORDER acq: pairs with the seqcst RMW in lfc_close(), so a
+             * LFC_CLOSED returned here happens after the close. */
+            uint64_t tail = lfc_load_acq_u64(&ch->tail);
+            if ((tail & ~ch->mark) == head)
+                return (tail & ch->mark) ? LFC_CLOSED : LFC_AGAIN;
+            if (!peer_wait)
+                return LFC_AGAIN; /* a sender mid-copy: for the next call */
+            wait_for_peer(&peer_polls);
+            /* ORDER rlx: a fresh guess, validated as the first one. */
+            head = lfc_load_rlx_u64(&ch->head);
+        } else {
+            /* ORDER rlx: our guess was stale; reload and retry. */
+            head = lfc_load_rlx_u64(&ch->head);
+        }
+    }
+}
+
+struct send_many_op {
+    struct ring *ch;
+    const void *elems;
+    size_t n;
+    size_t done; /* values enqueued so far */
+};
+
+/* One claim of the values not yet sent, then its one wake-up. */
+static int
+send_many_try(void *arg)
+{
+    struct send_many_op *op = arg;
+    struct ring *ch = op->ch;
+    uint64_t k;
+    uint64_t end;
+    int r = ring_try_send_many(ch, elem_at(op->elems, op->done, ch->elem_size),
+                               claim_max(ch, op->n - op->done), &k, &end);
+    if (r == LFC_OK) {
+        op->done += (size_t)k;
+        after_send_to(ch, end);
+    }
+    return r;
+}
+
+struct recv_many_op {
+    struct ring *ch;
+    void *out;
+    size_t max;
+    size_t done;    /* values taken so far */
+    bool peer_wait; /* see ring_try_recv_many() */
+};
+
+/* One claim of up to the room left in out, then its one wake-up. */
+static int
+recv_many_try(void *arg)
+{
+    struct recv_many_op *op = arg;
+    struct ring *ch = op->ch;
+    uint64_t k;
+    uint64_t end;
+    void *dst = op->out;
+    if (ch->elem_size)
+        dst = (unsigned char *)op->out + op->done * ch->elem_size;
+    int r = ring_try_recv_many(ch, dst, claim_max(ch, op->max - op->done),
+                               op->peer_wait, &k, &end);
+    if (r == LFC_OK) {
+        op->done += (size_t)k;
+        after_free_to(ch, end);
+    }
+    return r;
+}
+
+static int
+ring_send_many_until(struct ring *ch, const void *elems, size_t n, size_t *sent,
+                     int64_t deadline_ns)
+{
+    struct send_many_op op = {ch, elems, n, 0};
+    int r = LFC_OK;
+    while (op.done < n) {
+        r = send_many_try(&op);
+        if (r == LFC_AGAIN)
+            r = lfc__ec_wait(&ch->tx_ec, &ch->tx_spin, &ch->rx_spin,
+                             send_many_try, &op, deadline_ns);
+        if (r != LFC_OK)
+            break;
+    }
+    *sent = op.done;
+    return op.done == n ? LFC_OK : r;
+}
+
+static int
+ring_try_send_many_all(struct ring *ch, const void *elems, size_t n,
+                       size_t *sent)
+{
+    struct send_many_op op = {ch, elems, n, 0};
+    int r = LFC_OK;
+    while (op.done < n && (r = send_many_try(&op)) == LFC_OK) {
+    }
+    *sent = op.done;
+    return op.done > 0 ? LFC_OK : r;
+}
+
+/* The claims after a call's first: take what is ready, never wait. */
+static void
+recv_many_rest(struct recv_many_op *op)
+{
+    op->peer_wait = false;
+    while (op->done < op->max && recv_many_try(op) == LFC_OK) {
+    }
+}
+
+static int
+ring_recv_many_until(struct ring *ch, void *out, size_t max, size_t *got,
+                     int64_t deadline_ns)
+{
+    struct recv_many_op op = {ch, out, max, 0, true};
+    int r = recv_many_try(&op);
+    if (r == LFC_AGAIN)
+        r = lfc__ec_wait(&ch->rx_ec, &ch->rx_spin, &ch->tx_spin, recv_many_try,
+                         &op, deadline_ns);
+    if (r == LFC_OK)
+        recv_many_rest(&op);
+    *got = op.done;
+    return r;
+}
+
+static int
+ring_try_recv_many_all(struct ring *ch, void *out, size_t max, size_t *got)
+{
+    struct recv_many_op op = {ch, out, max, 0, true};
+    int r = recv_many_try(&op);
+    if (r == LFC_OK)
+        recv_many_rest(&op);
+    *got = op.done;
     return r;
 }
 
@@ -1147,11 +1550,10 @@ lfc__chan_owner_try_send(lfc_chan *ch, const void *elem)
     return owner_try_send(ch, elem);
 }
 
-int
-lfc_send_until(lfc_chan *c, const void *elem, int64_t deadline_ns)
+/* lfc_send_until without the checks (every flavor). */
+static inline int
+chan_send_until(lfc_chan *c, const void *elem, int64_t deadline_ns)
 {
-    if (bad_send_args(c, elem))
-        return LFC_EINVAL;
     if (lfc_unlikely(c->flavor != NULL))
         return c->flavor->send_until(c, elem, deadline_ns);
     struct ring *ch = ring_of(c);
@@ -1166,16 +1568,23 @@ lfc_send_until(lfc_chan *c, const void *elem, int64_t deadline_ns)
 }
 
 int
+lfc_send_until(lfc_chan *c, const void *elem, int64_t deadline_ns)
+{
+    if (bad_send_args(c, elem))
+        return LFC_EINVAL;
+    return chan_send_until(c, elem, deadline_ns);
+}
+
+int
 lfc_send(lfc_chan *ch, const void *elem)
 {
     return lfc_send_until(ch, elem, INT64_MAX);
 }
 
-int
-lfc_try_recv(lfc_chan *c, void *out)
+/* lfc_try_recv without the checks (every flavor). */
+static inline int
+chan_try_recv(lfc_chan *c, void *out)
 {
-    if (bad_args(c, out))
-        return LFC_EINVAL;
     if (lfc_unlikely(c->flavor != NULL))
         return c->flavor->try_recv(c, out);
     struct recv_op op = {ring_of(c), out, false};
@@ -1183,10 +1592,17 @@ lfc_try_recv(lfc_chan *c, void *out)
 }
 
 int
-lfc_recv_until(lfc_chan *c, void *out, int64_t deadline_ns)
+lfc_try_recv(lfc_chan *c, void *out)
 {
     if (bad_args(c, out))
         return LFC_EINVAL;
+    return chan_try_recv(c, out);
+}
+
+/* lfc_recv_until without the checks (every flavor). */
+static inline int
+chan_recv_until(lfc_chan *c, void *out, int64_t deadline_ns)
+{
     if (lfc_unlikely(c->flavor != NULL))
         return c->flavor->recv_until(c, out, deadline_ns);
     struct ring *ch = ring_of(c);
@@ -1207,9 +1623,186 @@ lfc_recv_until(lfc_chan *c, void *out, int64_t deadline_ns)
 }
 
 int
+lfc_recv_until(lfc_chan *c, void *out, int64_t deadline_ns)
+{
+    if (bad_args(c, out))
+        return LFC_EINVAL;
+    return chan_recv_until(c, out, deadline_ns);
+}
+
+int
 lfc_recv(lfc_chan *ch, void *out)
 {
     return lfc_recv_until(ch, out, INT64_MAX);
+}
+
+/* ---- public API: batches (chan.h "Batches"; "Batches" above) ----------- */
+
+/*
+ * The generic batches: loops of the single operations (checked already),
+ * for unbuffered rings (a batch is a sequence of rendezvous), for
+ * flavors whose table has no batch slot, and for batches of one on a
+ * ring (the single op is the same claim, on its tuned path). Same results as the ring's
+ * batches; one wake-up per value.
+ */
+static int
+generic_send_many_until(lfc_chan *c, const void *elems, size_t n,
+                        size_t *sent, int64_t deadline_ns)
+{
+    size_t i = 0;
+    int r = LFC_OK;
+    for (; i < n; i++) {
+        r = chan_send_until(c, elem_at(elems, i, c->elem_size), deadline_ns);
+        if (r != LFC_OK)
+            break;
+    }
+    *sent = i;
+    return r;
+}
+
+static int
+generic_try_send_many(lfc_chan *c, const void *elems, size_t n, size_t *sent)
+{
+    size_t i = 0;
+    int r = LFC_OK;
+    for (; i < n; i++) {
+        r = owner_try_send(c, elem_at(elems, i, c->elem_size));
+        if (r != LFC_OK)
+            break;
+    }
+    *sent = i;
+    return i > 0 ? LFC_OK : r;
+}
+
+static inline void *
+out_at(void *base, size_t i, size_t esz)
+{
+    return esz ? (unsigned char *)base + i * esz : base;
+}
+
+/* After the first value, what is ready now, as a ring's recv_many_rest. */
+static size_t
+generic_recv_rest(lfc_chan *c, void *out, size_t max, size_t i)
+{
+    while (i < max && chan_try_recv(c, out_at(out, i, c->elem_size)) == LFC_OK)
+        i++;
+    return i;
+}
+
+static int
+generic_recv_many_until(lfc_chan *c, void *out, size_t max, size_t *got,
+                        int64_t deadline_ns)
+{
+    int r = chan_recv_until(c, out, deadline_ns);
+    *got = r == LFC_OK ? generic_recv_rest(c, out, max, 1) : 0;
+    return r;
+}
+
+static int
+generic_try_recv_many(lfc_chan *c, void *out, size_t max, size_t *got)
+{
+    int r = chan_try_recv(c, out);
+    *got = r == LFC_OK ? generic_recv_rest(c, out, max, 1) : 0;
+    return r;
+}
+
+/* chan.h's LFC_EINVAL cases of every batch call; clears *count first. */
+static inline bool
+bad_many_args(const lfc_chan *ch, const void *buf, size_t n, size_t *count)
+{
+    if (count)
+        *count = 0;
+    return !ch || !count || (!buf && n != 0 && ch->elem_size != 0);
+}
+
+int
+lfc_send_many_until(lfc_chan *c, const void *elems, size_t n, size_t *sent,
+                    int64_t deadline_ns)
+{
+    if (bad_many_args(c, elems, n, sent) || c->owned)
+        return LFC_EINVAL;
+    if (n == 0)
+        return LFC_OK;
+    const struct lfc__chan_flavor *f = c->flavor;
+    if (lfc_unlikely(f != NULL)) {
+        if (f->send_many_until)
+            return f->send_many_until(c, elems, n, sent, deadline_ns);
+        return generic_send_many_until(c, elems, n, sent, deadline_ns);
+    }
+    struct ring *ch = ring_of(c);
+    if (ch->unbuffered || n == 1) /* n == 1: the single op's fast path */
+        return generic_send_many_until(c, elems, n, sent, deadline_ns);
+    return ring_send_many_until(ch, elems, n, sent, deadline_ns);
+}
+
+int
+lfc_send_many(lfc_chan *ch, const void *elems, size_t n, size_t *sent)
+{
+    return lfc_send_many_until(ch, elems, n, sent, INT64_MAX);
+}
+
+int
+lfc_try_send_many(lfc_chan *c, const void *elems, size_t n, size_t *sent)
+{
+    if (bad_many_args(c, elems, n, sent) || c->owned)
+        return LFC_EINVAL;
+    if (n == 0)
+        return LFC_OK;
+    const struct lfc__chan_flavor *f = c->flavor;
+    if (lfc_unlikely(f != NULL)) {
+        if (f->try_send_many)
+            return f->try_send_many(c, elems, n, sent);
+        return generic_try_send_many(c, elems, n, sent);
+    }
+    struct ring *ch = ring_of(c);
+    if (ch->unbuffered || n == 1)
+        return generic_try_send_many(c, elems, n, sent);
+    return ring_try_send_many_all(ch, elems, n, sent);
+}
+
+int
+lfc_recv_many_until(lfc_chan *c, void *out, size_t max, size_t *got,
+                    int64_t deadline_ns)
+{
+    if (bad_many_args(c, out, max, got))
+        return LFC_EINVAL;
+    if (max == 0)
+        return LFC_OK;
+    const struct lfc__chan_flavor *f = c->flavor;
+    if (lfc_unlikely(f != NULL)) {
+        if (f->recv_many_until)
+            return f->recv_many_until(c, out, max, got, deadline_ns);
+        return generic_recv_many_until(c, out, max, got, deadline_ns);
+    }
+    struct ring *ch = ring_of(c);
+    if (ch->unbuffered || max == 1)
+        return generic_recv_many_until(c, out, max, got, deadline_ns);
+    return ring_recv_many_until(ch, out, max, got, deadline_ns);
+}
+
+int
+lfc_recv_many(lfc_chan *ch, void *out, size_t max, size_t *got)
+{
+    return lfc_recv_many_until(ch, out, max, got, INT64_MAX);
+}
+
+int
+lfc_try_recv_many(lfc_chan *c, void *out, size_t max, size_t *got)
+{
+    if (bad_many_args(c, out, max, got))
+        return LFC_EINVAL;
+    if (max == 0)
+        return LFC_OK;
+    const struct lfc__chan_flavor *f = c->flavor;
+    if (lfc_unlikely(f != NULL)) {
+        if (f->try_recv_many)
+            return f->try_recv_many(c, out, max, got);
+        return generic_try_recv_many(c, out, max, got);
+    }
+    struct ring *ch = ring_of(c);
+    if (ch->unbuffered || max == 1)
+        return generic_try_recv_many(c, out, max, got);
+    return ring_try_recv_many_all(ch, out, max, got);
 }
 
 int

@@ -52,6 +52,18 @@ struct lfc__chan_flavor {
     /* Frees everything but the memory at ch itself, which chan.c frees;
      * run by the last release, after the dtor. */
     void (*destroy)(lfc_chan *ch);
+    /* Batches (chan.h, "Batches"); each may be NULL, and chan.c then
+     * runs a generic loop over the single operations above (the same
+     * results, one wake-up per value). Arguments are checked as above,
+     * plus a non-NULL count pointer and n, max > 0; each sets *sent or
+     * *got on every return. */
+    int (*send_many_until)(lfc_chan *ch, const void *elems, size_t n,
+                           size_t *sent, int64_t deadline_ns);
+    int (*try_send_many)(lfc_chan *ch, const void *elems, size_t n,
+                         size_t *sent);
+    int (*recv_many_until)(lfc_chan *ch, void *out, size_t max, size_t *got,
+                           int64_t deadline_ns);
+    int (*try_recv_many)(lfc_chan *ch, void *out, size_t max, size_t *got);
 };
 
 struct lfc_chan {

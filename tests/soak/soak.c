@@ -780,7 +780,7 @@ sel_consumer(void *arg)
     struct tally tl = {0, 0};
     uint64_t *last = last_new(w->nch, w->tr.nprod);
     lfc_case cs[SEL_MAX_CH + 2];
-    struct after_case after;
+    struct after_case after = {0}; /* set before use; gcc -O3 cannot tell */
     unsigned live = w->nch, again = 0;
     int n = (int)w->nch, after_i = -1, done_i = -1;
     struct msg m;
