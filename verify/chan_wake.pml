@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * chan_wake.pml - the buffered channel's ring and its wake-up rules
- * (src/chan/chan.c: ring_try_send, ring_try_recv, after_send, after_free,
- * wake_receivers_at, wake_senders_at, lfc__chan_owner_close) over the
+ * (src/chan/lfc_ring.h: ring_try_send, ring_try_recv, after_send,
+ * after_free, wake_receivers_at, wake_senders_at; src/chan/chan.c:
+ * lfc__chan_owner_close) over the
  * event counts of park.pmh.
  *
- * The ring is chan.c's exactly: positions lap * ONE_LAP + index, the
+ * The ring is lfc_ring.h's exactly: positions lap * ONE_LAP + index, the
  * closed bit MARK in tail, per-slot stamps (free p, full p + 1, freed
  * p + ONE_LAP). Values are published out of order (a sender preempted
  * between its tail CAS and its stamp store), which is what the re-signal

@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * unbuf.pml - lfc_try_send on an unbuffered channel (src/chan/chan.c
- * unbuf_try_send, ring_try_send's try_offer, ring_try_recv's `waits`,
- * unbuf_try_offer_at, unbuf_retract, try_offer_ack_try,
- * unbuf_await_try_offer, unbuf_recv_left, lfc_recv_until's unbuffered
- * branch; src/core/park.c lfc__ec_wait_noting, lfc__ec_wake_plain).
+ * unbuf.pml - lfc_try_send on an unbuffered channel (src/chan/unbuf.c:
+ * lfc__unbuf_try_send, unbuf_retract, try_offer_ack_try,
+ * unbuf_await_try_offer, lfc__unbuf_recv_left; src/chan/lfc_ring.h:
+ * ring_try_send's try_offer, ring_try_recv's `waits`, unbuf_try_offer_at;
+ * src/chan/chan.c: lfc_recv_until's unbuffered branch; src/core/park.c:
+ * lfc__ec_wait_noting, lfc__ec_wake_plain).
  *
- * The protocol (chan.c "lfc_try_send on an unbuffered channel must
+ * The protocol (unbuf.c "lfc_try_send on an unbuffered channel must
  * succeed only if a receiver is waiting"): lfc_try_send first hands its
- * value to a selector parked WAITING on rx_ec (unbuf_handoff); otherwise
+ * value to a selector parked WAITING on rx_ec (lfc__unbuf_handoff); otherwise
  * it offers only if a plain receiver is counted on rx_ec, noting the
  * offer's position in try_offer before the stamp publishes it; receives
  * that do not wait (lfc_try_recv, select's passes) leave such an offer
@@ -64,9 +65,9 @@
  *                     (SEL): the plain receiver sleeps on, try_send waits
  *                     for it forever (the bug tests/test_lincheck.c found)
  *   MUT_NO_LEFT_SIGNAL  no ack_ec broadcast after a counted receiver
- *                     leaves (unbuf_recv_left): try_send waits forever for
+ *                     leaves (lfc__unbuf_recv_left): try_send waits forever for
  *                     a receiver that took BV and left
- *   MUT_LEFT_FENCE    no fence in unbuf_recv_left: its ack_ec waiters load
+ *   MUT_LEFT_FENCE    no fence in lfc__unbuf_recv_left: its ack_ec waiters load
  *                     happens before the withdrawal (ec_wait's hook)
  *   MUT_TRY_TAKES     lfc_try_recv / select passes take try_send's offer
  *                     (no unbuf_try_offer_at): SEL or TRYRECV
@@ -229,7 +230,7 @@ inline retract(pos, won)
     fi
 }
 
-/* recv_try(): the receive, then (LFC_AGAIN) unbuf_handoff(LFC_RECV),
+/* recv_try(): the receive, then (LFC_AGAIN) lfc__unbuf_handoff(LFC_RECV),
  * which finds no selecting sender here (no send cases) */
 inline recv_try(me, waits, r)
 {
@@ -284,7 +285,7 @@ inline peek(kind, b)
     fi
 }
 
-/* Just before ec_wait's withdrawal. MUT_LEFT_FENCE: unbuf_recv_left()'s
+/* Just before ec_wait's withdrawal. MUT_LEFT_FENCE: lfc__unbuf_recv_left()'s
  * load of ack_ec's waiters, hoisted above the withdrawal; only where no
  * fence follows it (a timed-out wait fences before its last try). */
 inline withdraw_hook(e, r)
@@ -313,7 +314,7 @@ proctype Receiver(byte me; bool timed)
     :: r == AGAIN ->
        ec_wait(RX, me, timed, me, r);  /* lfc__ec_wait_noting: counted */
 #ifndef MUT_NO_LEFT_SIGNAL
-       /* unbuf_recv_left(): fence; broadcast ack_ec */
+       /* lfc__unbuf_recv_left(): fence; broadcast ack_ec */
        if :: lstale -> ec_wake(ACK, ALL) :: else -> skip fi
 #endif
     :: else -> skip
@@ -321,7 +322,7 @@ proctype Receiver(byte me; bool timed)
     assert(r == OK || (timed && r == TIMEDOUT))
 }
 
-/* unbuf_handoff(ch, LFC_SEND, TV): complete a WAITING selector's receive
+/* lfc__unbuf_handoff(ch, LFC_SEND, TV): complete a WAITING selector's receive
  * case (no close) */
 inline handoff_send(r)
 {
@@ -351,7 +352,7 @@ inline handoff_send(r)
     fi
 }
 
-/* lfc_try_send() on the unbuffered channel: unbuf_try_send() */
+/* lfc_try_send() on the unbuffered channel: lfc__unbuf_try_send() */
 proctype TrySender()
 {
     byte r, pw;

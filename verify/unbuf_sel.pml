@@ -2,12 +2,14 @@
 /*
  * unbuf_sel.pml - select's hand-off on an unbuffered channel U: a
  * selector parked with a SEND case on U (a passive node on U's tx_ec) and
- * a RECV case on a second, buffered channel B (src/chan/select.c
+ * a RECV case on a second, buffered channel B (src/chan/select.c:
  * select_blocking, park_once, register_all, unregister_all, any_ready;
- * src/chan/chan.c unbuf_handoff, unbuf_peer_waiting, chan_ready,
- * chan_link, unbuf_try_send, ring_try_send/ring_try_recv,
- * unbuf_closed_refuse, ack_try, try_offer_ack_try, unbuf_retract,
- * unbuf_recv_left, lfc__chan_owner_close; src/core/park.c and src/chan/selector.c as park.pmh).
+ * src/chan/chan.c: chan_ready, chan_link, lfc__chan_owner_close;
+ * src/chan/unbuf.c: lfc__unbuf_handoff, lfc__unbuf_peer_waiting,
+ * lfc__unbuf_try_send, ack_try, try_offer_ack_try, unbuf_retract,
+ * lfc__unbuf_recv_left; src/chan/lfc_ring.h: ring_try_send,
+ * ring_try_recv, unbuf_closed_refuse; src/core/park.c and
+ * src/chan/selector.c as park.pmh).
  *
  * The protocol (select.c "Unbuffered channels"): a selector's send case on
  * U is passive: a wake-one never picks it. It completes when a receiver
@@ -70,7 +72,7 @@
  *     on LFC_CLOSED "out is untouched").
  *
  * Mutations that must fail:
- *   MUT_CLAIM_NO_CAS  unbuf_handoff claims the selector with a load of
+ *   MUT_CLAIM_NO_CAS  lfc__unbuf_handoff claims the selector with a load of
  *                     WAITING and then a store of HANDOFF, not a CAS: B's
  *                     notification (or the selector's own abort) and the
  *                     claim both win
@@ -221,7 +223,7 @@ inline ring_recv(waits, r)
 }
 
 /*
- * unbuf_handoff(ch, dir, val): e = URX for LFC_SEND (complete a selector's
+ * lfc__unbuf_handoff(ch, dir, val): e = URX for LFC_SEND (complete a selector's
  * receive case), UTX for LFC_RECV (take a selector's send value). Under
  * e's lock, the first linked node whose selector is WAITING is claimed.
  * mine: val is the plain receiver's out buffer (rcv_out tracks it).
@@ -281,7 +283,7 @@ inline handoff(e, mine, r)
     fi
 }
 
-/* recv_try(): the receive, then (LFC_AGAIN) unbuf_handoff(LFC_RECV) */
+/* recv_try(): the receive, then (LFC_AGAIN) lfc__unbuf_handoff(LFC_RECV) */
 inline recv_u(waits, r)
 {
     ring_recv(waits, r);
@@ -334,7 +336,7 @@ inline peek(kind, b)
     fi
 }
 
-/* unbuf_try_send(): lfc_try_send(U, SV) from selector 0's pass */
+/* lfc__unbuf_try_send(): lfc_try_send(U, SV) from selector 0's pass */
 inline try_send_u(r)
 {
     if
@@ -411,7 +413,7 @@ inline try_case(snd, c, r)
     fi
 }
 
-/* unbuf_peer_waiting(e, self): a selector other than k WAITING on e */
+/* lfc__unbuf_peer_waiting(e, self): a selector other than k WAITING on e */
 inline peer_waiting(e, k, found)
 {
     found = false;
@@ -573,7 +575,7 @@ proctype Selector(byte k; bool snd; byte nsel)
 /* ---- the other threads ---------------------------------------------------- */
 
 /* lfc_recv(U): recv_try, then lfc__ec_wait_noting (counted) and
- * unbuf_recv_left (fence; broadcast ack_ec) */
+ * lfc__unbuf_recv_left (fence; broadcast ack_ec) */
 proctype Receiver()
 {
     byte r;

@@ -42,7 +42,7 @@
  *
  * Why no wake-up is lost. Take an event E that makes case i ready, made by
  * a thread W that then runs "fence; load waiters" on the case's event
- * count (every channel operation does: park.c, chan.c "Wake-ups").
+ * count (every channel operation does: park.c, lfc_ring.h "Wake-ups").
  *   1. The selector's recheck comes after its link (seqcst RMW) and a
  *      fence; W's load after E and a fence. Store-buffering with seqcst
  *      fences: either the recheck sees E (the selector aborts and passes
@@ -71,7 +71,7 @@
  *   6. Biased selects may complete another case than the notified one i
  *      while E is still there: then they re-signal case i's event count.
  *
- * Unbuffered channels (chan.c has the hand-off): a send completes only
+ * Unbuffered channels (unbuf.c has the hand-off): a send completes only
  * when a receiver takes the value, so a parked selector cannot offer its
  * value in the ring (a receiver could take it while another case
  * completes). Instead a selector's send case is passive: wake-ones never

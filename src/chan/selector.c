@@ -2,7 +2,7 @@
 /*
  * The selector's parking word and its nodes (lfc_selector.h has the state
  * machine). Depends on: core (event counts, futex operations, atomics).
- * Used by: select.c (through the waitable interface), chan.c (unbuffered
+ * Used by: select.c (through the waitable interface), unbuf.c (unbuffered
  * hand-offs), sem.c (its waiter queue and context watch).
  *
  * Field table (struct lfc__selector, struct lfc__sel_node):

@@ -22,7 +22,7 @@
  * meets an enqueuer between its two steps. We use
  * __cds_wfcq_dequeue_nonblocking, whose CDS_WFCQ_WOULDBLOCK means exactly
  * that: the queue is not empty (tail has moved) but the node at its front
- * is not linked yet. A receive then waits for that sender as chan.c's
+ * is not linked yet. A receive then waits for that sender as lfc_ring.h's
  * wait_for_peer does for a ring sender mid-copy: a bounded spin, then
  * yields, outside the dequeue lock. Not parking: the sender is running
  * (or preempted) two instructions before the store we need, so parking
