@@ -27,6 +27,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lfc_atomic.h"
 #include "lfc_chan_internal.h"
 #include "lfc_park.h"
 #include "lfc_test_async.h"
@@ -418,7 +419,7 @@ test_park_shared_ec_wakes_another_process(void **state)
         sched_yield();
     }
     __atomic_store_n(&a->flag, 1, __ATOMIC_RELEASE);
-    __atomic_thread_fence(__ATOMIC_SEQ_CST); /* as every waker does */
+    lfc_fence_seqcst(); /* as every waker does (lfc_atomic.h: TSan-safe) */
     lfc__ec_signal_fenced(&a->ec, NULL);
 
     int status = 0;
