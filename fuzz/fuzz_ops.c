@@ -5,15 +5,23 @@
  *
  * Each step reads an opcode byte and its argument bytes (fuzz_input.h:
  * past the end every byte reads as 0, and the program stops). The state is
- * a handful of slots: channels (user channels of capacity 0..4 and element
- * size 0..40, lfc_after channels, timer and ticker handles), contexts,
+ * a handful of slots: channels (user channels of capacity 0..4 or
+ * unbounded and element size 0..40, lfc_after channels, timer and ticker
+ * handles), contexts,
  * semaphores, wait groups and one worker pool. A step on an empty slot
  * passes NULL, which must give the documented LFC_EINVAL / 0 / no-op.
  *
  * The model is Go's channel semantics, single-threaded:
  *   - a buffered channel is a FIFO of at most cap values; an unbuffered
  *     one never finds a partner (no other thread), so its try forms fail
- *     unless it is closed, and its timed forms time out;
+ *     unless it is closed, and its timed forms time out; an unbounded
+ *     one is a FIFO without a bound (sends give LFC_OK or LFC_CLOSED, cap
+ *     SIZE_MAX), but no send is made that would queue more than QMAX;
+ *   - a batch call is the same number of single calls in order, stopping
+ *     at the first that cannot complete: each of the *sent (*got) values
+ *     is checked as a single call that succeeded, the one it stopped at
+ *     as one that failed, then the status and count chan.h's "Batches"
+ *     gives for that outcome (n == 0, bad arguments included);
  *   - a blocking call is made only when the model says it completes at
  *     once (or, for a timer's value, surely and soon); otherwise the step
  *     makes the call's try or timed form instead, so no input blocks for
@@ -46,6 +54,7 @@
 #include <stdbool.h>
 
 #include "fuzz_input.h"
+#include "lfc_unbounded_internal.h" /* lfc__chan_new_unbounded_at */
 
 /* lfc_chan_new is fuzzed with sizes no allocator can serve: it must say
  * ENOMEM, so ASan and TSan must return NULL for them instead of stopping
@@ -105,7 +114,10 @@ pick_deadline(struct fz_in *in, bool *past)
 
 /* ---- channel slots ------------------------------------------------------ */
 
-enum { NCH = 4, QMAX = 8, BUFSZ = 64 };
+/* QMAX bounds the model's queue: an unbounded channel takes no send
+ * (single or batch) that would make it hold more (the generator skips or
+ * shortens it). BMAX: the largest batch; BBUF its buffer, canary after. */
+enum { NCH = 4, QMAX = 32, BUFSZ = 64, BMAX = 8, BBUF = BMAX * 40 + 24 };
 enum { CK_NONE, CK_USER, CK_AFTER, CK_TIMER, CK_TICKER };
 enum { MB_NONE, MB_ONESHOT, MB_TICKER, MB_FINAL };
 
@@ -128,10 +140,12 @@ struct mchan {
     bool soon;    /* a MB_ONESHOT / MB_TICKER value comes within SOON_NS */
     int64_t lo;   /* a timer value is >= lo */
     int64_t last; /* the last ticker value received */
+    bool unbounded; /* lfc_chan_new_unbounded: cap SIZE_MAX */
 };
 
 static struct mchan chans[NCH];
 static uint64_t next_val;
+static int trace = -1; /* LFC_FUZZ_TRACE set */
 
 static bool
 recv_only(const struct mchan *m)
@@ -295,6 +309,14 @@ check_send(struct mchan *m, int r, uint64_t v, int failed, const char *what)
         q_push(m, (struct mval){.v = v});
 }
 
+/* An unbounded channel whose model queue is at QMAX: a send that would
+ * enqueue is not made. */
+static bool
+model_full(const struct mchan *m)
+{
+    return m->unbounded && !m->closed && m->qn >= QMAX;
+}
+
 static void
 slot_reset(struct mchan *m)
 {
@@ -398,6 +420,8 @@ op_send(struct fz_in *in, unsigned form)
         FZ_EXPECT(r, LFC_EINVAL, "send with NULL elem");
         return;
     }
+    if (model_full(m))
+        return; /* the model holds no more (QMAX) */
     if (form == 0 && !recv_only(m) && send_readiness(m) == READY) {
         check_send(m, lfc_send(m->ch, p), v, LFC_OK, "lfc_send");
     } else if (form == 0 || form == 1) {
@@ -449,6 +473,226 @@ op_recv(struct fz_in *in, unsigned form)
         check_recv(m, lfc_recv_until(m->ch, p, deadline), p, LFC_TIMEDOUT,
                    "lfc_recv_until");
     }
+}
+
+/* ---- unbounded channels and batches ------------------------------------- */
+
+/* lfc_chan_new_unbounded: a FIFO without a capacity bound (the model's
+ * QMAX aside), cap SIZE_MAX. Now and then its counters start just below
+ * their wraparound (lfc_unbounded_internal.h), so lfc_chan_len is
+ * checked across it; or the size is one no node can have (EINVAL). */
+static void
+op_chan_new_unbounded(struct fz_in *in)
+{
+    static const size_t esizes[] = {0, 1, 4, 8, 24, 40};
+    static const uint64_t starts[] = {0, 0, 0, 0, 0, 0,
+                                      ((uint64_t)1 << 38) - 3,
+                                      UINT64_MAX - 2};
+    struct mchan *m = pick_chan(in);
+    size_t esz = FZ_PICK(in, esizes);
+    unsigned f = fz_u8(in);
+    if ((f & 15) == 15) {
+        size_t bad = (f & 16) ? SIZE_MAX : SIZE_MAX - 15;
+        errno = 0;
+        lfc_chan *ch = lfc_chan_new_unbounded(bad);
+        int e = errno;
+        FZ_CHECK(!ch && e == EINVAL, "lfc_chan_new_unbounded(%zu): %p errno %d",
+                 bad, (void *)ch, e);
+        return;
+    }
+    uint64_t start = starts[f % 8];
+    slot_release(m);
+    lfc_chan *ch = start ? lfc__chan_new_unbounded_at(esz, start)
+                         : lfc_chan_new_unbounded(esz);
+    FZ_CHECK(ch, "lfc_chan_new_unbounded(%zu) failed", esz);
+    FZ_CHECK(lfc_chan_cap(ch) == SIZE_MAX && lfc_chan_len(ch) == 0 &&
+                 lfc_chan_elem_size(ch) == esz && !lfc_chan_closed(ch),
+             "a new unbounded channel's shape");
+    m->ch = ch;
+    m->kind = CK_USER;
+    m->cap = SIZE_MAX;
+    m->esz = esz;
+    m->refs = 1;
+    m->unbounded = true;
+}
+
+/* The batch's flags byte: a NULL buffer (legal only for esz 0 or an
+ * empty batch), a NULL count pointer (always LFC_EINVAL). */
+static void
+pick_batch_flags(struct fz_in *in, bool *nullbuf, bool *nullcnt)
+{
+    unsigned f = fz_u8(in);
+    *nullbuf = (f & 7) == 7;
+    *nullcnt = (f & 0x38) == 0x38;
+}
+
+static bool
+bbuf_intact(const uint8_t *buf, size_t from)
+{
+    for (size_t i = from; i < BBUF; i++)
+        if (buf[i] != 0xa5)
+            return false;
+    return true;
+}
+
+/*
+ * lfc_send_many (form 0), lfc_try_send_many (1), lfc_send_many_until (2)
+ * of n values (0..BMAX). The model is the same number of single sends in
+ * order, stopping at the first that cannot complete: the *sent first
+ * values must each be a send the model allows (check_send with LFC_OK),
+ * and if *sent < n the next one must be one the model lets fail (with
+ * LFC_CLOSED on a closed channel, else LFC_AGAIN / LFC_TIMEDOUT), so a
+ * batch that sends fewer than fit, or more, is caught; then the status:
+ * try: LFC_OK iff *sent > 0; the others: LFC_OK iff *sent == n. The
+ * blocking form is made only when the model says all n go in at once
+ * (or the channel is closed); otherwise the try form is.
+ */
+static void
+op_send_many(struct fz_in *in, unsigned form)
+{
+    static const char *names[] = {"lfc_send_many", "lfc_try_send_many",
+                                  "lfc_send_many_until"};
+    struct mchan *m = pick_chan(in);
+    size_t n = fz_below(in, BMAX + 1);
+    bool nullbuf, nullcnt;
+    pick_batch_flags(in, &nullbuf, &nullcnt);
+    bool past = true;
+    int64_t deadline = form == 2 ? pick_deadline(in, &past) : 0;
+    uint8_t buf[BBUF];
+    uint64_t vals[BMAX];
+    size_t sent = 12345;
+    size_t *sp = nullcnt ? NULL : &sent;
+    memset(buf, 0xa5, sizeof(buf));
+    lfc_chan *ch = m->kind == CK_NONE ? NULL : m->ch;
+    size_t esz = ch ? m->esz : 16;
+
+    if (ch && m->unbounded && !m->closed && n > (size_t)(QMAX - m->qn))
+        n = (size_t)(QMAX - m->qn); /* the model holds no more */
+    for (size_t i = 0; i < n; i++) {
+        vals[i] = ++next_val;
+        fz_encode(vals[i], buf + i * esz, esz);
+    }
+    const void *p = nullbuf ? NULL : buf;
+    bool einval = !ch || nullcnt || (nullbuf && esz > 0 && n > 0) ||
+                  recv_only(m);
+    /* The blocking form only where it cannot wait: bad arguments, an
+     * empty batch, a closed channel, or room for all n that no timer can
+     * take. */
+    if (form == 0 && !einval && n > 0 && !m->closed &&
+        !(m->maybe == MB_NONE && m->cap - (size_t)m->qn >= n))
+        form = 1;
+    const char *what = names[form];
+    int r = form == 0   ? lfc_send_many(ch, p, n, sp)
+            : form == 1 ? lfc_try_send_many(ch, p, n, sp)
+                        : lfc_send_many_until(ch, p, n, sp, deadline);
+    if (einval) {
+        FZ_EXPECT(r, LFC_EINVAL, what);
+        FZ_CHECK(!sp || sent == 0, "%s: LFC_EINVAL with *sent %zu", what,
+                 sent);
+        return;
+    }
+    if (trace)
+        fprintf(stderr, "  %s(slot %td, %zu): %d, *sent %zu\n", what,
+                m - chans, n, r, sent);
+    FZ_CHECK(sent <= n, "%s: *sent %zu of %zu", what, sent, n);
+    if (n == 0) {
+        FZ_EXPECT(r, LFC_OK, "empty batch send");
+        FZ_CHECK(sent == 0, "%s: empty batch, *sent %zu", what, sent);
+        return;
+    }
+    int fail = m->closed ? LFC_CLOSED : form == 1 ? LFC_AGAIN : LFC_TIMEDOUT;
+    for (size_t i = 0; i < sent; i++)
+        check_send(m, LFC_OK, vals[i], fail, what);
+    if (sent < n)
+        check_send(m, fail, vals[sent], fail, what); /* why it stopped */
+    int want = form == 1 ? (sent > 0 ? LFC_OK : fail)
+                         : (sent == n ? LFC_OK : fail);
+    FZ_CHECK(r == want, "%s: %zu of %zu sent, status %d, expected %d", what,
+             sent, n, r, want);
+}
+
+/*
+ * lfc_recv_many (form 0), lfc_try_recv_many (1), lfc_recv_many_until (2)
+ * into room for max values (0..BMAX). The model: the first value as the
+ * single receive of the same form (check_recv), then every further value
+ * the model holds, up to max, each checked as a receive that returned
+ * LFC_OK; a call that stops before max with values left in the model
+ * failed. A timer's channel may add a value between two claims (a ticker),
+ * which check_recv accepts as one of its allowed outcomes.
+ */
+static void
+op_recv_many(struct fz_in *in, unsigned form)
+{
+    static const char *names[] = {"lfc_recv_many", "lfc_try_recv_many",
+                                  "lfc_recv_many_until"};
+    struct mchan *m = pick_chan(in);
+    size_t max = fz_below(in, BMAX + 1);
+    bool nullbuf, nullcnt;
+    pick_batch_flags(in, &nullbuf, &nullcnt);
+    bool past = true;
+    int64_t deadline = form == 2 ? pick_deadline(in, &past) : 0;
+    uint8_t buf[BBUF];
+    size_t got = 12345;
+    size_t *gp = nullcnt ? NULL : &got;
+    memset(buf, 0xa5, sizeof(buf));
+    lfc_chan *ch = m->kind == CK_NONE ? NULL : m->ch;
+    size_t esz = ch ? m->esz : 16;
+    uint8_t *p = nullbuf ? NULL : buf;
+    bool einval = !ch || nullcnt || (nullbuf && esz > 0 && max > 0);
+    int rd = einval ? NOT : recv_readiness(m);
+    bool soon = false;
+    if (form == 0 && !einval && max > 0 && rd != READY) {
+        if (recv_arrives_soon(m))
+            soon = true; /* completes as soon as the timer fires */
+        else
+            form = 1;
+    }
+    const char *what = names[form];
+    int fail = form == 2 ? LFC_TIMEDOUT : LFC_AGAIN;
+    int r;
+    if (soon) {
+        r = lfc_recv_many_until(ch, p, max, gp, lfc_now_ns() + STUCK_NS);
+        FZ_EXPECT(r, LFC_OK, "lfc_recv_many_until a soon timer");
+        fail = LFC_TIMEDOUT;
+    } else {
+        r = form == 0   ? lfc_recv_many(ch, p, max, gp)
+            : form == 1 ? lfc_try_recv_many(ch, p, max, gp)
+                        : lfc_recv_many_until(ch, p, max, gp, deadline);
+    }
+    if (einval) {
+        FZ_EXPECT(r, LFC_EINVAL, what);
+        FZ_CHECK(!gp || got == 0, "%s: LFC_EINVAL with *got %zu", what, got);
+        FZ_CHECK(bbuf_intact(buf, 0), "%s: LFC_EINVAL wrote", what);
+        return;
+    }
+    if (trace)
+        fprintf(stderr, "  %s(slot %td, %zu): %d, *got %zu\n", what,
+                m - chans, max, r, got);
+    FZ_CHECK(got <= max, "%s: *got %zu of %zu", what, got, max);
+    FZ_CHECK(bbuf_intact(buf, got * esz), "%s: wrote past *got (%zu)", what,
+             got);
+    if (max == 0) {
+        FZ_EXPECT(r, LFC_OK, "empty batch receive");
+        FZ_CHECK(got == 0, "%s: empty batch, *got %zu", what, got);
+        return;
+    }
+    FZ_CHECK((r == LFC_OK) == (got > 0), "%s: status %d with *got %zu", what,
+             r, got);
+    uint8_t one[BUFSZ];
+    if (got == 0) {
+        fill_canary(one);
+        check_recv(m, r, p ? one : NULL, fail, what);
+        return;
+    }
+    for (size_t i = 0; i < got; i++) {
+        fill_canary(one);
+        if (p)
+            memcpy(one, buf + i * esz, esz);
+        check_recv(m, LFC_OK, p ? one : NULL, fail, what);
+    }
+    FZ_CHECK(got == max || m->qn == 0,
+             "%s: took %zu of %zu with %d more buffered", what, got, max,
+             m->qn);
 }
 
 static void
@@ -859,7 +1103,7 @@ op_chan_ctx(struct fz_in *in)
                      "send_ctx on a timer's channel: %d", r);
         } else if (cause != LFC_OK) {
             FZ_EXPECT(lfc_send_ctx(m->ch, buf, c), cause, "send_ctx ended");
-        } else if (send_readiness(m) == READY) {
+        } else if (send_readiness(m) == READY && !model_full(m)) {
             check_send(m, lfc_send_ctx(m->ch, buf, c), v, LFC_AGAIN,
                        "lfc_send_ctx");
         }
@@ -932,6 +1176,8 @@ op_select(struct fz_in *in)
         memset(mc, 0, offsetof(struct mcase, buf));
         fill_canary(mc->buf);
         c->dir = (d & 15) == 15 ? 3 : (d & 1) ? LFC_SEND : LFC_RECV;
+        if (c->dir == LFC_SEND && src < NCH && model_full(&chans[src]))
+            c->dir = LFC_RECV; /* the model holds no more (QMAX) */
         c->buf = (d & 0x70) == 0x70 ? NULL : mc->buf;
         c->status = 12345;
         if (src < NCH && chans[src].kind != CK_NONE) {
@@ -1375,11 +1621,12 @@ int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct fz_in in = {data, size};
-    static int trace = -1;
     if (trace < 0)
         trace = getenv("LFC_FUZZ_TRACE") != NULL;
     for (int step = 0; step < MAXSTEPS && fz_more(&in); step++) {
-        unsigned op = fz_below(&in, 32);
+        /* 0..31: the original opcodes (the committed seeds use them),
+         * 32..39: unbounded channels and batches. */
+        unsigned op = fz_below(&in, 40);
         if (trace)
             fprintf(stderr, "step %d: op %u at byte %zu\n", step, op,
                     size - in.n - 1);
@@ -1413,7 +1660,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case 28: op_chan_new_bad(&in); break;
         case 29: op_send(&in, 1); break;
         case 30: op_recv(&in, 1); break;
-        default: op_send(&in, 0); break;
+        case 31: op_send(&in, 0); break;
+        case 32: op_chan_new_unbounded(&in); break;
+        case 33: op_send_many(&in, 0); break;
+        case 34: op_send_many(&in, 1); break;
+        case 35: op_send_many(&in, 2); break;
+        case 36: op_recv_many(&in, 0); break;
+        case 37: op_recv_many(&in, 1); break;
+        case 38: op_recv_many(&in, 2); break;
+        default: op_chan_new_unbounded(&in); break;
         }
     }
     reset_all();

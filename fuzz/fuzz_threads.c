@@ -4,11 +4,14 @@
  * input decides; afterwards every value is accounted for.
  *
  * Input: a header (thread count, one or two channels and their
- * capacities 0..4, when the main thread closes them, whether it then
- * lets go of them at once), then a list of
+ * capacities 0..4 or unbounded, when the main thread closes them,
+ * whether it then lets go of them at once, whether the batch calls are
+ * in the step set), then a list of
  * steps, each naming its thread, how often that thread yields before it,
  * the call (send, try_send, send_until, recv, try_recv, recv_until, a
- * select of one to three cases, close, len) and its arguments. Each
+ * select of one to three cases, close, len; and with the batch calls, a
+ * batch send or receive of 0..BATCH values in its blocking, try or
+ * _until form) and its arguments. Each
  * thread runs its own steps in input order; the threads start together
  * behind a barrier and the scheduler (helped by the yields, and in the
  * libFuzzer build by LFC_DEBUG_YIELD) decides the interleaving.
@@ -31,13 +34,23 @@
  * drains every channel (try_recv must give the buffered values and then
  * LFC_CLOSED, never LFC_AGAIN), and checks, as chan.h and select.h
  * promise:
- *   - every value whose send (or select send case) returned LFC_OK was
- *     received exactly once; no other value was received at all (a send
- *     that failed, a select case that was not chosen, enqueued nothing);
+ *   - every value whose send (or select send case) returned LFC_OK, and
+ *     each of the first *sent values of a batch send, was received
+ *     exactly once; no other value was received at all (a send that
+ *     failed, a select case that was not chosen, a batch's values from
+ *     *sent on, enqueued nothing);
  *   - each receiver got each sender's values on a channel in the order
  *     sent, and the final drain got none older than any a thread got;
- *   - every status is one its call documents; a select completed exactly
- *     one case and wrote no other case's status;
+ *   - every status is one its call documents, with its count for a
+ *     batch (chan.h "Batches": LFC_OK with all n sent, or, for the try
+ *     form, 1..n; a receive's LFC_OK with 1..max values, every other
+ *     status with *got 0; an empty batch is LFC_OK at once, closed or
+ *     not); a select completed exactly one case and wrote no other
+ *     case's status;
+ *   - unbounded channels: a send (single, batch, select case) never
+ *     gives LFC_AGAIN or LFC_TIMEDOUT, a batch send stops short only on
+ *     a closed channel, a select with a send case on one always
+ *     completes;
  *   - exactly one lfc_close per channel returned LFC_OK;
  *   - in each thread's program order: once it has seen a channel closed
  *     (its own close, a send that gave LFC_CLOSED, or the main thread's
@@ -62,7 +75,9 @@
 /* A thread not done this long after the close is stuck. */
 #define STUCK_NS (60 * SEC)
 
-enum { MAXT = 3, MAXCH = 2, MAXOPS = 40, MAXSEQ = MAXOPS * 3 + 1 };
+/* BATCH: the largest batch; a step sends at most that many values. */
+enum { MAXT = 3, MAXCH = 2, MAXOPS = 40, BATCH = 5 };
+enum { MAXSEQ = MAXOPS * BATCH + 1, MAXGOT = MAXOPS * BATCH };
 enum {
     K_SEND,
     K_TRY_SEND,
@@ -74,7 +89,11 @@ enum {
     K_SELECT2, /* more selects: they cover the most code */
     K_CLOSE,
     K_LEN,
-    NKINDS
+    NKINDS, /* the step set without batches (header bit 3 clear) */
+    /* With header bit 3 set: */
+    K_SEND_MANY = NKINDS,
+    K_RECV_MANY,
+    NKINDS_BATCH
 };
 
 struct msg {
@@ -94,7 +113,7 @@ struct thread {
     int finished; /* set (release) when the script is done */
     uint64_t seq[MAXCH];
     /* Everything it received, in order. */
-    uint64_t got[MAXOPS];
+    uint64_t got[MAXGOT];
     int ngot;
     bool saw_closed[MAXCH];     /* a close, or a send that gave CLOSED */
     int why_closed[MAXCH];      /* what told it (for messages) */
@@ -103,8 +122,10 @@ struct thread {
 
 static struct {
     int nthreads, nch;
+    bool batches; /* the step set includes K_SEND_MANY, K_RECV_MANY */
     lfc_chan *ch[MAXCH];
-    size_t cap[MAXCH];
+    size_t cap[MAXCH]; /* SIZE_MAX: unbounded */
+    bool unb[MAXCH];
     struct thread t[MAXT];
     /* The result of each send attempt: -100 never made, else a status. */
     int sent[MAXT][MAXCH][MAXSEQ];
@@ -165,7 +186,7 @@ note_got(struct thread *t, int c, const struct msg *m)
                  v_sender(m->v) < g.nthreads && v_seq(m->v) < MAXSEQ,
              "value %llx on channel %d was never made",
              (unsigned long long)m->v, c);
-    FZ_CHECK(t->ngot < MAXOPS, "too many receipts");
+    FZ_CHECK(t->ngot < MAXGOT, "too many receipts");
     t->got[t->ngot++] = m->v;
 }
 
@@ -211,6 +232,8 @@ do_send(struct thread *t, const struct step *s, int c)
         r = lfc_send_until(g.ch[c], &m, lfc_now_ns() + waits[s->b % 4]);
         failed = LFC_TIMEDOUT;
     }
+    if (g.unb[c])
+        failed = 0; /* never full: LFC_OK or LFC_CLOSED */
     note_sent(&m, r);
     check_send_status(t, c, r, failed, "send");
 }
@@ -283,6 +306,10 @@ do_select(struct thread *t, const struct step *s)
         FZ_CHECK(variant % 3 != 0 && r == want, "select variant %u gave %d",
                  variant, r);
         for (int k = 0; k < n; k++)
+            FZ_CHECK(cases[k].dir != LFC_SEND || !g.unb[chan_of[k]],
+                     "select variant %u gave %d with a send case on an "
+                     "unbounded channel (always ready)", variant, r);
+        for (int k = 0; k < n; k++)
             FZ_CHECK(!t->saw_closed[chan_of[k]],
                      "select variant %u gave %d, but its case %d (%s of %d "
                      "cases) is on channel %d (capacity %zu), which this "
@@ -318,6 +345,94 @@ do_select(struct thread *t, const struct step *s)
     }
 }
 
+/* A batch send of n = (a >> 1) % (BATCH + 1) values; b: the form (b % 3:
+ * lfc_send_many, lfc_try_send_many, lfc_send_many_until) and the wait. */
+static void
+do_send_many(struct thread *t, const struct step *s, int c)
+{
+    static const char *names[] = {"lfc_send_many", "lfc_try_send_many",
+                                  "lfc_send_many_until"};
+    struct msg m[BATCH];
+    size_t n = (size_t)(s->a >> 1) % (BATCH + 1);
+    unsigned form = s->b % 3;
+    const char *w = names[form];
+    int64_t deadline = lfc_now_ns() + waits[(s->b >> 2) % 4];
+    for (size_t i = 0; i < n; i++)
+        m[i] = new_msg(t, c);
+    bool was_closed = t->saw_closed[c];
+    size_t sent = 999;
+    int r = form == 0   ? lfc_send_many(g.ch[c], m, n, &sent)
+            : form == 1 ? lfc_try_send_many(g.ch[c], m, n, &sent)
+                        : lfc_send_many_until(g.ch[c], m, n, &sent, deadline);
+    FZ_CHECK(sent <= n, "%s: *sent %zu of %zu", w, sent, n);
+    for (size_t i = 0; i < n; i++)
+        note_sent(&m[i], i < sent ? LFC_OK : r == LFC_OK ? LFC_AGAIN : r);
+    if (n == 0) {
+        FZ_CHECK(r == LFC_OK && sent == 0, "%s of none: %d, *sent %zu", w, r,
+                 sent);
+        return;
+    }
+    int failed = g.unb[c]    ? 0
+                 : form == 1 ? LFC_AGAIN
+                 : form == 2 ? LFC_TIMEDOUT
+                             : 0;
+    bool bad_fail = r != LFC_CLOSED && !(failed && r == failed);
+    if (r == LFC_OK)
+        FZ_CHECK(form == 1 ? sent > 0 : sent == n,
+                 "%s: LFC_OK with %zu of %zu sent", w, sent, n);
+    else
+        FZ_CHECK(!bad_fail && (form == 1 ? sent == 0 : sent < n),
+                 "%s: status %d with %zu of %zu sent (capacity %zu)", w, r,
+                 sent, n, g.cap[c]);
+    if (was_closed)
+        FZ_CHECK(r == LFC_CLOSED && sent == 0,
+                 "%s after this thread saw the close: %d, %zu sent", w, r,
+                 sent);
+    if (g.unb[c] && sent < n)
+        FZ_CHECK(lfc_chan_closed(g.ch[c]),
+                 "%s on an unbounded channel stopped at %zu of %zu, open", w,
+                 sent, n);
+    if (r == LFC_CLOSED && !t->saw_closed[c]) {
+        t->saw_closed[c] = true;
+        t->why_closed[c] = 2;
+    }
+}
+
+/* A batch receive of up to max = (a >> 1) % (BATCH + 1) values; b: the
+ * form (lfc_recv_many, lfc_try_recv_many, lfc_recv_many_until), the wait. */
+static void
+do_recv_many(struct thread *t, const struct step *s, int c)
+{
+    static const char *names[] = {"lfc_recv_many", "lfc_try_recv_many",
+                                  "lfc_recv_many_until"};
+    struct msg out[BATCH + 1];
+    size_t max = (size_t)(s->a >> 1) % (BATCH + 1);
+    unsigned form = s->b % 3;
+    const char *w = names[form];
+    int64_t deadline = lfc_now_ns() + waits[(s->b >> 2) % 4];
+    memset(out, 0xa5, sizeof(out));
+    size_t got = 999;
+    int r = form == 0   ? lfc_recv_many(g.ch[c], out, max, &got)
+            : form == 1 ? lfc_try_recv_many(g.ch[c], out, max, &got)
+                        : lfc_recv_many_until(g.ch[c], out, max, &got,
+                                              deadline);
+    FZ_CHECK(got <= max, "%s: *got %zu of %zu", w, got, max);
+    const uint8_t *tail = (const uint8_t *)&out[got];
+    for (size_t i = 0; i < (BATCH + 1 - got) * sizeof(out[0]); i++)
+        FZ_CHECK(tail[i] == 0xa5, "%s: wrote past *got %zu", w, got);
+    if (max == 0) {
+        FZ_CHECK(r == LFC_OK && got == 0, "%s of none: %d, *got %zu", w, r,
+                 got);
+        return;
+    }
+    FZ_CHECK((r == LFC_OK) == (got > 0), "%s: status %d with *got %zu", w, r,
+             got);
+    int failed = form == 1 ? LFC_AGAIN : form == 2 ? LFC_TIMEDOUT : 0;
+    check_recv_status(t, c, r, failed, w);
+    for (size_t i = 0; i < got; i++)
+        note_got(t, c, &out[i]);
+}
+
 static void
 run_step(struct thread *t, const struct step *s)
 {
@@ -341,6 +456,8 @@ run_step(struct thread *t, const struct step *s)
     case K_RECV_UNTIL: do_recv(t, s, c); break;
     case K_SELECT:
     case K_SELECT2: do_select(t, s); break;
+    case K_SEND_MANY: do_send_many(t, s, c); break;
+    case K_RECV_MANY: do_recv_many(t, s, c); break;
     case K_CLOSE: {
         int r = lfc_close(g.ch[c]);
         FZ_CHECK(r == LFC_OK || r == LFC_CLOSED, "close: %d", r);
@@ -351,6 +468,7 @@ run_step(struct thread *t, const struct step *s)
         t->saw_closed[c] = true;
         break;
     }
+    case K_LEN:
     default: {
         size_t len = lfc_chan_len(g.ch[c]);
         FZ_CHECK(len <= g.cap[c], "lfc_chan_len %zu above capacity %zu", len,
@@ -414,18 +532,24 @@ parse(struct fz_in *in)
     for (int c = 0; c < g.nch; c++) {
         static const size_t caps[] = {0, 1, 2, 4};
         g.cap[c] = caps[(h >> (2 + 2 * c)) & 3];
+        /* Bits 6 / 7: channel 0 / 1 unbounded instead. */
+        g.unb[c] = (h >> (6 + c)) & 1;
+        if (g.unb[c])
+            g.cap[c] = SIZE_MAX;
     }
+    unsigned nkinds = g.batches ? NKINDS_BATCH : NKINDS;
     for (int i = 0; i < g.nthreads; i++)
         g.t[i].id = i;
     /* Each step: who and how many yields, what, three argument bytes. */
     while (fz_more(in)) {
         uint8_t who = fz_u8(in);
         struct thread *t = &g.t[who % g.nthreads];
-        struct step s = {.kind = (uint8_t)(fz_u8(in) % NKINDS),
+        struct step s = {.kind = (uint8_t)(fz_u8(in) % nkinds),
                          .yields = (uint8_t)((who >> 4) & 3),
                          .a = fz_u8(in)};
         if (s.kind == K_SEND_UNTIL || s.kind == K_RECV_UNTIL ||
-            s.kind == K_SELECT || s.kind == K_SELECT2)
+            s.kind == K_SELECT || s.kind == K_SELECT2 ||
+            s.kind == K_SEND_MANY || s.kind == K_RECV_MANY)
             s.b = fz_u8(in);
         if (s.kind == K_SELECT || s.kind == K_SELECT2)
             s.c = fz_u8(in);
@@ -530,10 +654,15 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     uint8_t h0 = fz_u8(&in);
     int64_t delay = close_after[h0 & 3];
     bool detached = h0 & 4;
+    /* Bit 3: the batch calls join the step set (the kinds from NKINDS on;
+     * inputs without it decode as before they existed). */
+    g.batches = h0 & 8;
     parse(&in);
     for (int c = 0; c < g.nch; c++) {
-        g.ch[c] = lfc_chan_new(g.cap[c], sizeof(struct msg));
+        g.ch[c] = g.unb[c] ? lfc_chan_new_unbounded(sizeof(struct msg))
+                           : lfc_chan_new(g.cap[c], sizeof(struct msg));
         FZ_CHECK(g.ch[c], "lfc_chan_new");
+        FZ_CHECK(lfc_chan_cap(g.ch[c]) == g.cap[c], "lfc_chan_cap");
         for (int i = 0; i < g.nthreads; i++)
             FZ_CHECK(lfc_chan_dup(g.ch[c]) == g.ch[c], "lfc_chan_dup");
     }

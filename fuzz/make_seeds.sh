@@ -29,6 +29,12 @@ NEW=0 SEND=2 TRYSEND=3 SENDU=4 RECV=5 TRYRECV=6 RECVU=7 CLOSE=8 QUERY=9
 DUPFREE=10 SELECT=11 SELARGS=13 AFTER=14 TIMER=15 TSTOP=16 TFREE=17
 CTXNEW=18 CTXCANCEL=19 CTXQ=20 CTXFREE=21 CHCTX=22 SEMNEW=23 SEMACQ=24
 SEMREL=25 WG=26 POOL=27 BADNEW=28
+# Unbounded channels and batches (opcodes 32..38, after the original 0..31):
+UNB=32 SENDM=33 TRYSENDM=34 SENDMU=35 RECVM=36 TRYRECVM=37 RECVMU=38
+# UNB: slot, esize, f (f % 8: 6, 7 start the counters below their
+# wraparound; f & 15 == 15 a size no node can have). SENDM, TRYSENDM,
+# RECVM, TRYRECVM: slot, n (0..8), f (f & 7 == 7 NULL buffer, f & 0x38 ==
+# 0x38 NULL count); SENDMU, RECVMU: the same, then dsel.
 # Element sizes (NEW's third byte): 0 1 4 8 24 40 -> 0..5.
 # Deadlines (dsel): 0 INT64_MIN, 1 zero, 2 now-1, 3 now-1s, 4..6 ahead.
 # Timer delays (AFTER, TIMER one-shot): -1000 0 1 1us 50us 1h -> 0..5;
@@ -138,6 +144,37 @@ o pool-shutdown       $POOL 0 9  $POOL 1 0  $POOL 1 0  $POOL 1 0  $POOL 2 0 \
                       $POOL 6 0  $POOL 6 0  $POOL 1 0  $POOL 5 0  $POOL 7 0
 o pool-ctx            $CTXNEW 0 4 0 0  $POOL 0 5  $POOL 4 0  $CTXCANCEL 0 \
                       $POOL 4 0  $POOL 5 0  $POOL 6 0  $POOL 4 0
+o unbounded-fifo      $UNB 0 3 0  $SEND 0 0  $SEND 0 0  $SEND 0 0 \
+                      $SENDM 0 8 0  $QUERY 0  $TRYRECVM 0 5 0  $RECVM 0 8 0 \
+                      $TRYRECVM 0 8 0  $RECVU 0 0 5  $CLOSE 0  $SENDM 0 2 0 \
+                      $SENDU 0 0 0  $TRYSEND 0 0  $RECVM 0 3 0  $QUERY 0
+o unbounded-wrap      $UNB 1 2 6  $SENDM 1 8 0  $QUERY 1  $RECVM 1 3 0 \
+                      $SENDMU 1 4 0 0  $QUERY 1  $TRYRECVM 1 8 0  $QUERY 1 \
+                      $UNB 2 0 7  $TRYSENDM 2 8 7  $SEND 2 7  $QUERY 2 \
+                      $RECVMU 2 8 7 1  $QUERY 2  $UNB 3 1 15  $UNB 3 1 31
+o unbounded-select    $UNB 0 3 0  $SELECT 1 2 0  0 1  0 1  $SELECT 0 1 0  0 0 \
+                      $CTXNEW 0 4 0 0  $CHCTX 0 0 1  $CHCTX 0 0 0 \
+                      $NEW 1 0 3  $SELECT 3 2 0  1 1  0 1  $QUERY 0 \
+                      $DUPFREE 0 1  $DUPFREE 0 0  $SEND 0 0  $DUPFREE 0 0
+o batch-buffered      $NEW 0 4 3  $TRYSENDM 0 6 0  $TRYSENDM 0 2 0 \
+                      $SENDMU 0 3 0 0  $TRYRECVM 0 3 0  $SENDMU 0 3 0 4 \
+                      $RECVM 0 8 0  $SENDM 0 4 0  $RECVMU 0 2 0 5  $QUERY 0 \
+                      $CLOSE 0  $TRYRECVM 0 8 0  $RECVM 0 8 0  $SENDM 0 1 0
+o batch-unbuffered    $NEW 1 0 3  $TRYSENDM 1 3 0  $SENDMU 1 2 0 4 \
+                      $TRYRECVM 1 3 0  $RECVMU 1 2 0 6  $SENDM 1 2 0 \
+                      $RECVM 1 1 0  $CLOSE 1  $SENDM 1 2 0  $RECVM 1 2 0 \
+                      $TRYSENDM 1 1 0
+o batch-args          $SENDM 2 3 0  $RECVM 2 3 0  $NEW 0 2 3 \
+                      $TRYSENDM 0 2 56  $TRYSENDM 0 2 7  $TRYSENDM 0 0 7 \
+                      $SENDM 0 0 0  $RECVM 0 0 0  $TRYRECVM 0 2 56 \
+                      $TRYRECVM 0 2 7  $RECVM 0 0 7  $CLOSE 0  $SENDM 0 0 0 \
+                      $RECVM 0 0 0  $TIMER 1 0 5  $SENDM 1 0 0 \
+                      $TRYSENDM 1 2 0  $TRYRECVM 1 2 0  $NEW 3 2 0 \
+                      $SENDM 3 2 7  $RECVM 3 2 7
+o batch-timers        $AFTER 0 1  $RECVM 0 4 0  $TIMER 1 1 3  $RECVM 1 4 0 \
+                      $TRYRECVM 1 4 0  $TSTOP 1  $TRYRECVM 1 4 0  $TFREE 1 \
+                      $AFTER 2 5  $TRYSENDM 2 3 0  $TRYRECVM 2 3 0 \
+                      $TIMER 3 0 1  $RECVMU 3 2 0 6  $TRYRECVM 3 2 0
 
 # ---- fuzz_threads -----------------------------------------------------
 # Header: close delay (0 at once, 1 50us, 2 500us, 3 2ms; +4 detached:
@@ -147,6 +184,10 @@ o pool-ctx            $CTXNEW 0 4 0 0  $POOL 0 5  $POOL 4 0  $CTXCANCEL 0 \
 # kind, a (channel = a % n; select: cases), [b: wait], [select: c].
 K_SEND=0 K_TRY_SEND=1 K_SEND_UNTIL=2 K_RECV=3 K_TRY_RECV=4 K_RECV_UNTIL=5
 K_SELECT=6 K_CLOSE=8 K_LEN=9
+# With header bit 3 (8) set, two more kinds: batch send and receive. a:
+# channel a % n, size (a >> 1) % 6; b: form b % 3 (blocking, try,
+# until), its wait (b >> 2) % 4. Bits 6 / 7 of h: channel 0 / 1 unbounded.
+K_SEND_MANY=10 K_RECV_MANY=11
 # Select's a: n - 1 in a % 3, then 2 bits per case from bit 2: channel,
 # send. b: variant (0 select 1 try 2 until, +3 biased); c: its wait.
 
@@ -187,3 +228,22 @@ t detached-buffered   7 7  0 $K_SEND 0  0 $K_SEND 0  1 $K_SEND 0 \
 t cap4-burst          0 12  0 $K_SEND 0  0 $K_SEND 0  0 $K_SEND 0 \
                       0 $K_SEND 0  0 $K_SEND 0  1 $K_RECV 0  1 $K_RECV 0 \
                       1 $K_RECV 0  1 $K_LEN 0  1 $K_RECV 0  1 $K_RECV 0
+t batch-buffered      11 8  0 $K_SEND_MANY 8 0  1 $K_RECV_MANY 6 0 \
+                      1 $K_RECV_MANY 10 0  0 $K_SEND_MANY 4 1 \
+                      0 $K_SEND_MANY 6 2  1 $K_RECV_MANY 10 6 \
+                      1 $K_RECV_MANY 10 1  1 $K_LEN 0
+t batch-unbuffered    11 1  0 $K_SEND_MANY 6 0  1 $K_RECV_MANY 4 0 \
+                      2 $K_RECV_MANY 4 0  0 $K_SEND_MANY 4 10 \
+                      1 $K_RECV_MANY 2 1  2 $K_SEND_MANY 2 0 \
+                      0 $K_RECV_MANY 10 0
+t batch-unbounded     11 64  0 $K_SEND_MANY 10 0  0 $K_SEND_MANY 10 1 \
+                      0 $K_SEND 0  1 $K_RECV_MANY 10 0  1 $K_RECV_MANY 10 1 \
+                      1 $K_RECV_MANY 6 6  0 $K_SEND_MANY 0 0  1 $K_LEN 0 \
+                      0 $K_SELECT 8 1 0  1 $K_TRY_SEND 0  1 $K_SEND_UNTIL 0 1
+t batch-mixed-close   9 135  0 $K_SEND_MANY 8 0  1 $K_SEND_MANY 9 0 \
+                      2 $K_RECV_MANY 10 0  2 $K_RECV_MANY 11 0 \
+                      0 $K_CLOSE 1  1 $K_SEND_MANY 11 1  2 $K_RECV_MANY 11 2 \
+                      2 $K_RECV_MANY 10 1
+t batch-detached      12 65  0 $K_SEND_MANY 10 0  1 $K_SEND_MANY 10 0 \
+                      2 $K_RECV_MANY 10 0  2 $K_RECV_MANY 10 0 \
+                      0 $K_RECV_MANY 2 1

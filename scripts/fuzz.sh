@@ -5,12 +5,14 @@
 # libFuzzer targets in fuzz/ and run each for SECONDS.
 #
 # Targets (default: all, one after the other):
-#   ops       fuzz/fuzz_ops.c: a single-threaded program of channel, select,
-#             timer, context, semaphore, wait group and pool calls, checked
+#   ops       fuzz/fuzz_ops.c: a single-threaded program of channel
+#             (bounded, unbounded; single and batch calls), select, timer,
+#             context, semaphore, wait group and pool calls, checked
 #             against a reference model
 #   threads   fuzz/fuzz_threads.c: two or three threads running scripts of
-#             sends, receives, selects and closes; exactly-once delivery,
-#             per-sender order and the documented statuses
+#             sends, receives (single and batch), selects and closes;
+#             exactly-once delivery, per-sender order and the documented
+#             statuses
 #
 # Each target is built with clang -fsanitize=fuzzer,address,undefined into
 # build/fuzz/fuzz_<target> (the library's sources compiled in, so its
@@ -23,8 +25,9 @@
 # directories; ctest runs it over the committed corpus).
 #
 # Options:
-#   --merge       afterwards, merge the inputs that add coverage into the
-#                 committed corpus (fuzz/corpus/<target>; review and commit)
+#   --merge       afterwards, merge the inputs that reach new edges into
+#                 the committed corpus (fuzz/corpus/<target>; review and
+#                 commit)
 #   --build-only  build, do not run
 #
 # Environment: CC (default clang), LFC_FUZZ_FLAGS (extra libFuzzer flags,
@@ -138,7 +141,10 @@ run() {
     fi
     if ((merge)); then
         mkdir -p "$root/fuzz/corpus/$t"
-        "$bin" -merge=1 -timeout=60 -max_len=2048 \
+        # -use_counters=0: keep what reaches new edges, not new hit
+        # counts of known ones (ten times fewer inputs), so the replay
+        # tests stay fast.
+        "$bin" -merge=1 -use_counters=0 -timeout=60 -max_len=2048 \
             "$root/fuzz/corpus/$t" "$work/corpus" >>"$log" 2>&1
         echo "merged: fuzz/corpus/$t has $(ls "$root/fuzz/corpus/$t" | wc -l) inputs"
     fi
