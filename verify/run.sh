@@ -127,7 +127,7 @@ check pass chan_wake.pml "-DCOLLAPSE" -DCLOSE
 check fail chan_wake.pml "-DCOLLAPSE" -DMUT_NO_HEAD_RESIGNAL
 # batches (src/chan/batch.c): claims of k slots, one signal per claim
 for cfg in -DBATCH_RECV -DBATCH -DBATCH_CLOSE -DBATCH_CLAIMS; do
-    check pass chan_wake.pml "" $cfg
+    check pass chan_wake.pml "" "$cfg"
 done
 # BATCH_SS itself (11.8 M states) is --long; its mutant stops early.
 check fail chan_wake.pml "" -DBATCH_SS -DMUT_BATCH_NO_RESIGNAL
