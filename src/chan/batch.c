@@ -44,7 +44,7 @@
  * stamps appear changes nothing for correctness; publishing q_0 last
  * lets the other side's next scan see the whole batch at once instead
  * of racing the copy slot by slot (and a peer that found q_0 claimed but
- * unpublished waits for the whole copy: wait_for_peer, bounded).
+ * unpublished waits for the whole copy: lfc__wait_for_peer, bounded).
  *
  * Wake-ups per batch: a send claim publishes its k stamps, then fences
  * once and signals rx_ec once (after_send_to), and re-signals tx_ec if
@@ -168,7 +168,7 @@ ring_try_send_many(struct ring *ch, const void *elems, uint64_t max,
              * the stamp (acq) first. */
             if (lfc_load_acq_u64(&ch->head) == tail - ch->one_lap)
                 return LFC_AGAIN;
-            wait_for_peer(&peer_polls);
+            lfc__wait_for_peer(&peer_polls);
             /* ORDER rlx: reloaded, as the guess above: a close may have
              * marked it meanwhile. */
             tail = lfc_load_rlx_u64(&ch->tail);
@@ -254,7 +254,7 @@ ring_try_recv_many(struct ring *ch, void *out, uint64_t max, bool peer_wait,
                 return (tail & ch->mark) ? LFC_CLOSED : LFC_AGAIN;
             if (!peer_wait)
                 return LFC_AGAIN; /* a sender mid-copy: for the next call */
-            wait_for_peer(&peer_polls);
+            lfc__wait_for_peer(&peer_polls);
             /* ORDER rlx: a fresh guess, validated as the first one. */
             head = lfc_load_rlx_u64(&ch->head);
         } else {

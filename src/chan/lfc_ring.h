@@ -217,30 +217,12 @@ pos_diff(uint64_t a, uint64_t b)
 /* ---- the ring --------------------------------------------------------- */
 
 enum {
-    PEER_SPINS = 64, /* polls for a peer mid-copy before yielding */
     TRY_OFFER_WITHDRAWN = 1, /* try_offer_ack_try: retracted, not a status */
     /* Stamp of an unbuffered offer at p that a receiver refused because
      * the channel was closed: neither full (p + 1) nor freed
      * (p + one_lap, and one_lap >= 4). */
     UNBUF_REFUSED = 2
 };
-
-/*
- * A peer has claimed the position we need and is between its claim and
- * its stamp store (a copy): spin a little, then yield, so that a peer
- * preempted there costs us yields, never an unbounded spin. Woken by
- * nothing: the caller rechecks the stamp after each call.
- */
-static inline void
-wait_for_peer(uint32_t *polls)
-{
-    if (*polls < PEER_SPINS) {
-        (*polls)++;
-        lfc_cpu_relax();
-    } else {
-        sched_yield();
-    }
-}
 
 /*
  * An unbuffered receiver has claimed the offer at p (its head CAS won).
@@ -319,7 +301,7 @@ ring_try_send(struct ring *ch, const void *elem, uint64_t *pos, bool try_offer)
              * the stamp (acq) first. */
             if (lfc_load_acq_u64(&ch->head) == tail - ch->one_lap)
                 return LFC_AGAIN;
-            wait_for_peer(&peer_polls);
+            lfc__wait_for_peer(&peer_polls);
             /* ORDER rlx: reloaded, as the guess above: a close may have
              * marked it meanwhile (and an unbuffered receiver that refused
              * an offer after close never frees its slot). */
@@ -398,7 +380,7 @@ ring_try_recv(struct ring *ch, void *out, uint64_t *pos, bool waits)
              * nothing will be (its sender takes it back). */
             if (ch->unbuffered)
                 return (tail & ch->mark) ? LFC_CLOSED : LFC_AGAIN;
-            wait_for_peer(&peer_polls);
+            lfc__wait_for_peer(&peer_polls);
             /* ORDER rlx: a fresh guess, validated as the first one. */
             head = lfc_load_rlx_u64(&ch->head);
         } else {

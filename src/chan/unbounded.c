@@ -22,9 +22,9 @@
  * meets an enqueuer between its two steps. We use
  * __cds_wfcq_dequeue_nonblocking, whose CDS_WFCQ_WOULDBLOCK means exactly
  * that: the queue is not empty (tail has moved) but the node at its front
- * is not linked yet. A receive then waits for that sender as lfc_ring.h's
- * wait_for_peer does for a ring sender mid-copy: a bounded spin, then
- * yields, outside the dequeue lock. Not parking: the sender is running
+ * is not linked yet. A receive then waits for that sender as a ring
+ * receive waits for a sender mid-copy (lfc__wait_for_peer): a bounded
+ * spin, then yields, outside the dequeue lock. Not parking: the sender is running
  * (or preempted) two instructions before the store we need, so parking
  * would trade a yield for a futex round trip and a wake-up that the
  * sender's signal only gives after its exit RMW; and a receive that
@@ -157,7 +157,6 @@
 #define ST_TOTAL_BITS (64 - ST_TOTAL_SHIFT)
 #define ST_TOTAL_MASK (((uint64_t)1 << ST_TOTAL_BITS) - 1)
 
-enum { PEER_SPINS = 64 }; /* polls for a peer mid-step before yielding */
 
 struct ub_node {
     struct cds_wfcq_node node; /* first: a queue node points here */
@@ -208,23 +207,6 @@ st_inflight(uint64_t st)
     return (st & ST_INFLIGHT_MASK) >> ST_INFLIGHT_SHIFT;
 }
 
-/*
- * A peer is between two steps we need finished (a sender between its
- * exchange and its link, or pre-close senders before DRAINED): spin a
- * little, then yield. Woken by nothing: the caller rechecks after each
- * call.
- */
-static void
-wait_for_peer(uint32_t *polls)
-{
-    if (*polls < PEER_SPINS) {
-        (*polls)++;
-        lfc_cpu_relax();
-    } else {
-        sched_yield();
-    }
-}
-
 /* Whether tail is at the dummy head: no send has passed its exchange
  * without its node being dequeued since. */
 static inline bool
@@ -264,7 +246,7 @@ await_drained(struct unbounded *ch)
      * their two RMWs. ORDER acq: pairs with the seqcst RMW in
      * set_drained(). */
     while (!(lfc_load_acq_u64(&ch->state) & ST_DRAINED))
-        wait_for_peer(&polls);
+        lfc__wait_for_peer(&polls);
 }
 
 static int
@@ -398,7 +380,7 @@ ub_recv_once(struct unbounded *ch, void *out, bool precheck)
         precheck = true;
         struct cds_wfcq_node *qn = ub_dequeue(ch);
         if (qn == CDS_WFCQ_WOULDBLOCK) {
-            wait_for_peer(&polls);
+            lfc__wait_for_peer(&polls);
             continue;
         }
         if (qn == NULL) {

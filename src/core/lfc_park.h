@@ -13,6 +13,7 @@
 #ifndef LFC_PARK_H
 #define LFC_PARK_H
 
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -105,6 +106,27 @@ lfc__spin_past_deadline(uint32_t i, int64_t deadline_ns)
     return deadline_ns != INT64_MAX &&
            (i & (LFC__SPIN_CLOCK_POLLS - 1)) == LFC__SPIN_CLOCK_POLLS - 1 &&
            lfc__now_ns() >= deadline_ns;
+}
+
+/* Polls for a peer between two of its steps before yielding. */
+#define LFC__PEER_SPINS 64u
+
+/*
+ * A peer is between two steps we need finished (a ring sender between its
+ * claim and its stamp store, an unbounded sender between its exchange and
+ * its link): spin a little, then yield, so that a peer preempted there
+ * costs us yields, never an unbounded spin. *polls starts at 0 for each
+ * wait. Woken by nothing: the caller rechecks after each call.
+ */
+static inline void
+lfc__wait_for_peer(uint32_t *polls)
+{
+    if (*polls < LFC__PEER_SPINS) {
+        (*polls)++;
+        lfc_cpu_relax();
+    } else {
+        sched_yield();
+    }
 }
 
 /* A try function: LFC_AGAIN means "not yet, keep waiting"; any other
